@@ -1,0 +1,1 @@
+"""Identity: users, memberships, passwords, sessions and sign-in."""

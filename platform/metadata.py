@@ -1,0 +1,33 @@
+"""The complete metadata of each plane: importing every model module so none is missed."""
+
+from __future__ import annotations
+
+import importlib
+
+from sqlalchemy import MetaData
+
+from rapport.platform.db import ControlBase, TenantBase
+
+CONTROL_MODELS = (
+    "rapport.platform.tenancy.models",
+    "rapport.platform.identity.models",
+    "rapport.platform.audit.models",
+)
+
+TENANT_MODELS = (
+    "rapport.platform.audit.models",
+    "rapport.tenants.companies.models",
+    "rapport.tenants.contacts.models",
+)
+
+
+def control_metadata() -> MetaData:
+    for name in CONTROL_MODELS:
+        importlib.import_module(name)
+    return ControlBase.metadata
+
+
+def tenant_metadata() -> MetaData:
+    for name in TENANT_MODELS:
+        importlib.import_module(name)
+    return TenantBase.metadata

@@ -1,0 +1,1 @@
+"""Schema-per-tenant: the registry, engines, the tenant scope and provisioning."""

@@ -1,0 +1,14 @@
+"""Default data for a new tenant, written in the provisioning transaction."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from rapport.platform.audit import chain as audit
+from rapport.platform.audit.context import Actor
+from rapport.platform.tenancy.models import TenantRef
+
+
+def seed_defaults(session: Session, tenant: TenantRef, actor: Actor | None = None) -> None:
+    """Seed what every new workspace starts with, and open its audit chain."""
+    audit.record(session, "tenant.created", "tenant", tenant.id, {"name": [None, tenant.name]}, actor=actor)

@@ -1,0 +1,1 @@
+"""The browser surface: blueprints, templates and static assets."""
