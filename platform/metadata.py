@@ -12,10 +12,12 @@ CONTROL_MODELS = (
     "rapport.platform.tenancy.models",
     "rapport.platform.identity.models",
     "rapport.platform.audit.models",
+    "rapport.platform.jobs.models",
 )
 
 TENANT_MODELS = (
     "rapport.platform.audit.models",
+    "rapport.platform.jobs.models",
     "rapport.tenants.companies.models",
     "rapport.tenants.contacts.models",
 )

@@ -16,6 +16,8 @@ class Company(IdMixin, TimestampMixin, TenantBase):
 
     name: Mapped[str] = mapped_column(String(200), index=True)
     website: Mapped[str | None] = mapped_column(String(300))
+    # Added by tenant migration 0002 (column + index), the first migration after the baseline.
+    domain: Mapped[str | None] = mapped_column(String(255), index=True)
     industry: Mapped[str | None] = mapped_column(String(100))
     phone: Mapped[str | None] = mapped_column(String(50))
     city: Mapped[str | None] = mapped_column(String(100))

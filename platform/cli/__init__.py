@@ -1,0 +1,48 @@
+"""``rapport``: the operator's command line."""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+from flask import Flask
+from flask.cli import ScriptInfo, with_appcontext
+
+# Each module defines click commands and a ``register(group)`` function.
+COMMAND_MODULES = (
+    "rapport.platform.cli.serve",
+    "rapport.platform.cli.tenants",
+    "rapport.platform.cli.migrate",
+    "rapport.platform.cli.audit",
+    "rapport.platform.cli.worker",
+)
+
+
+def _create_app() -> Flask:
+    from rapport.platform.app import create_app
+
+    return create_app()
+
+
+@click.group()
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """Operate Rapport: serve it, run its workers, manage tenants and migrations."""
+    ctx.ensure_object(ScriptInfo)
+    ctx.obj.create_app = _create_app
+
+
+def _register() -> None:
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        module.register(main)
+
+
+_register()
+
+__all__ = ["main", "with_appcontext"]

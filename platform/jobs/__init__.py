@@ -1,0 +1,1 @@
+"""Background jobs: RQ queues named by purpose, the outbox, periodic work."""

@@ -1,0 +1,189 @@
+"""Fixtures: a session-wide app per backend, two tenants always present, real services.
+
+The suite runs once per backend. ``sqlite`` (the embedded default) always runs; ``postgres`` runs
+when PostgreSQL answers at ``RAPPORT_TEST_DATABASE_URL`` (default: the local server) and is
+required when ``RAPPORT_TEST_REQUIRE_POSTGRES=1`` (CI). Each PostgreSQL run gets a fresh database
+and its own role prefix, both dropped at the end, and uses Redis for jobs and sessions.
+
+Tests do not run inside a rolled-back transaction: requests, jobs and provisioning commit through
+their own sessions, as in production. Instead the database is session-wide and every test creates
+what it needs under unique names; the two tenants are shared so a leak between them shows.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+PG_URL = os.environ.get("RAPPORT_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("RAPPORT_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
+REQUIRE_PG = os.environ.get("RAPPORT_TEST_REQUIRE_POSTGRES") == "1"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--backend",
+        default=os.environ.get("RAPPORT_TEST_BACKEND", "all"),
+        choices=("all", "sqlite", "postgres"),
+        help="which database backend(s) to run the suite on",
+    )
+
+
+def _postgres_available() -> bool:
+    try:
+        engine = create_engine(PG_URL.replace("postgresql://", "postgresql+psycopg://", 1))
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        engine.dispose()
+        return True
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" not in metafunc.fixturenames:
+        return
+    choice = metafunc.config.getoption("--backend")
+    backends = ["sqlite", "postgres"] if choice == "all" else [choice]
+    metafunc.parametrize("backend", backends, scope="session")
+
+
+@pytest.fixture(scope="session")
+def pg_available() -> bool:
+    return _postgres_available()
+
+
+@dataclass
+class TenantFixture:
+    ref: object  # TenantRef
+    slug: str
+    owner_email: str
+    owner_password: str
+    owner_id: uuid.UUID
+
+
+class Backend:
+    """Creates and removes what one backend's run needs."""
+
+    def __init__(self, name: str, tmp_path_factory: pytest.TempPathFactory) -> None:
+        self.name = name
+        self.data_dir = tmp_path_factory.mktemp(f"data-{name}")
+        self.token = secrets.token_hex(4)
+        self.database = f"rapport_test_{self.token}"
+        self.role_prefix = f"rt{self.token}"
+        self.admin_url = make_url(PG_URL.replace("postgresql://", "postgresql+psycopg://", 1))
+
+    def overrides(self) -> dict[str, object]:
+        base: dict[str, object] = {"env": "test", "data_dir": str(self.data_dir), "run_jobs_inline": True}
+        if self.name == "postgres":
+            url = self.admin_url.set(database=self.database)
+            base.update(
+                database_url=url.render_as_string(hide_password=False),
+                role_prefix=self.role_prefix,
+                redis_url=REDIS_URL,
+            )
+        return base
+
+    def create(self) -> None:
+        if self.name != "postgres":
+            return
+        engine = create_engine(self.admin_url, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{self.database}"')
+        engine.dispose()
+
+    def drop(self) -> None:
+        if self.name != "postgres":
+            return
+        engine = create_engine(self.admin_url, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
+            roles = conn.execute(
+                text("SELECT rolname FROM pg_roles WHERE rolname LIKE :p"),
+                {"p": self.role_prefix + "\\_%"},
+            ).scalars()
+            for role in roles:
+                conn.exec_driver_sql(f'DROP ROLE IF EXISTS "{role}"')
+        engine.dispose()
+
+
+def make_tenant(app: Flask, name: str, slug: str | None = None) -> TenantFixture:
+    """Provision a workspace with an owner, as signup does."""
+    from rapport.platform.identity import services as identity
+
+    slug = slug or f"{name.lower().replace(' ', '-')}-{secrets.token_hex(3)}"
+    email = f"owner@{slug}.example.com"
+    password = "correct horse battery staple " + secrets.token_hex(2)
+    with app.app_context():
+        result = identity.sign_up(
+            company_name=name, slug=slug, owner_name=f"{name} Owner", email=email, password=password
+        )
+    return TenantFixture(result.tenant, slug, email, password, result.user_id)
+
+
+@pytest.fixture(scope="session")
+def backend_env(backend: str, tmp_path_factory: pytest.TempPathFactory, pg_available: bool) -> Iterator[Backend]:
+    if backend == "postgres" and not pg_available:
+        if REQUIRE_PG:
+            pytest.fail(f"PostgreSQL is required (RAPPORT_TEST_REQUIRE_POSTGRES=1) but {PG_URL} did not answer")
+        pytest.skip(f"PostgreSQL not reachable at {PG_URL}")
+    env = Backend(backend, tmp_path_factory)
+    env.create()
+    yield env
+    env.drop()
+
+
+@pytest.fixture(scope="session")
+def app(backend_env: Backend) -> Iterator[Flask]:
+    from rapport.platform import migrate
+    from rapport.platform.app import create_app
+    from rapport.platform.tenancy.scope import tenancy
+
+    app = create_app(backend_env.overrides())
+    if backend_env.name == "postgres":
+        import redis
+
+        redis.Redis.from_url(REDIS_URL).flushdb()
+    with app.app_context():
+        migrate.upgrade_control_plane(tenancy())
+    yield app
+    tenancy(app).dispose()
+    with app.app_context():
+        from rapport.platform.db import db
+
+        db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def tenant_a(app: Flask) -> TenantFixture:
+    return make_tenant(app, "Acme", slug=f"acme-{secrets.token_hex(2)}")
+
+
+@pytest.fixture(scope="session")
+def tenant_b(app: Flask) -> TenantFixture:
+    return make_tenant(app, "Globex", slug=f"globex-{secrets.token_hex(2)}")
+
+
+@pytest.fixture()
+def tenants(tenant_a: TenantFixture, tenant_b: TenantFixture) -> tuple[TenantFixture, TenantFixture]:
+    """Both tenants; use this (or both fixtures) in every test that reads or writes tenant data."""
+    return tenant_a, tenant_b
+
+
+@pytest.fixture()
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture()
+def runner(app: Flask):  # type: ignore[no-untyped-def]
+    return app.test_cli_runner()
