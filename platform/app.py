@@ -42,6 +42,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from rapport.platform import health
 
     health.init_app(app)
+    import rapport.web as web
+
+    web.init_app(app)
     _init_request_ids(app)
     return app
 

@@ -11,6 +11,7 @@ from rapport.platform.db import ControlBase, TenantBase
 CONTROL_MODELS = (
     "rapport.platform.tenancy.models",
     "rapport.platform.identity.models",
+    "rapport.platform.identity.sessions",
     "rapport.platform.audit.models",
     "rapport.platform.jobs.models",
 )

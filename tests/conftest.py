@@ -187,3 +187,51 @@ def client(app: Flask) -> FlaskClient:
 @pytest.fixture()
 def runner(app: Flask):  # type: ignore[no-untyped-def]
     return app.test_cli_runner()
+
+
+_CSRF_RE = __import__("re").compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def csrf_from(html: str) -> str:
+    """The CSRF token of the first form on a page."""
+    match = _CSRF_RE.search(html)
+    assert match, "page has no CSRF token"
+    return match.group(1)
+
+
+class AuthActions:
+    """Sign in and out through the real forms (Flask tutorial's ``auth`` helper)."""
+
+    def __init__(self, client: FlaskClient) -> None:
+        self.client = client
+
+    def csrf(self, path: str = "/login") -> str:
+        return csrf_from(self.client.get(path).get_data(as_text=True))
+
+    def login(self, email: str, password: str, follow: bool = False):  # type: ignore[no-untyped-def]
+        token = self.csrf("/login")
+        return self.client.post(
+            "/login",
+            data={"email": email, "password": password, "csrf_token": token},
+            follow_redirects=follow,
+        )
+
+    def login_as(self, tenant: TenantFixture):  # type: ignore[no-untyped-def]
+        response = self.login(tenant.owner_email, tenant.owner_password)
+        assert response.status_code in (302, 303), response.get_data(as_text=True)[:500]
+        return response
+
+    def logout(self):  # type: ignore[no-untyped-def]
+        token = self.csrf("/")
+        return self.client.post("/logout", data={"csrf_token": token})
+
+    def post(self, path: str, data: dict[str, object], follow: bool = False):  # type: ignore[no-untyped-def]
+        """POST a form with the CSRF token taken from the page at ``path``'s form page."""
+        page = self.client.get(path)
+        token = csrf_from(page.get_data(as_text=True)) if page.status_code == 200 else self.csrf("/")
+        return self.client.post(path, data={**data, "csrf_token": token}, follow_redirects=follow)
+
+
+@pytest.fixture()
+def auth(client: FlaskClient) -> AuthActions:
+    return AuthActions(client)

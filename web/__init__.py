@@ -1,1 +1,76 @@
 """The browser surface: blueprints, templates and static assets."""
+
+from __future__ import annotations
+
+import importlib
+
+from flask import Flask, current_app, render_template, request, url_for
+from werkzeug.exceptions import HTTPException
+
+# Each module has a module-level ``bp``; the order is the order of registration.
+BLUEPRINT_MODULES = (
+    "rapport.web.views.home",
+    "rapport.web.views.auth",
+    "rapport.web.views.workspace",
+    "rapport.web.views.companies",
+    "rapport.web.views.contacts",
+    "rapport.web.views.settings",
+)
+
+# The workspace menu: (label, endpoint); entries whose view is not registered are left out.
+WORKSPACE_NAV = (
+    ("Home", "workspace.home"),
+    ("Companies", "companies.index"),
+    ("Contacts", "contacts.index"),
+    ("Members", "settings.members"),
+    ("Audit log", "settings.audit"),
+)
+
+
+def workspace_nav() -> list[dict[str, object]]:
+    items = []
+    for label, endpoint in WORKSPACE_NAV:
+        if endpoint in current_app.view_functions:
+            url = url_for(endpoint)
+            items.append({"label": label, "url": url, "active": request.endpoint == endpoint
+                          or (request.blueprint and endpoint.startswith(request.blueprint + ".")
+                              and endpoint.endswith(".index"))})  # fmt: skip
+    return items
+
+
+_TITLES = {
+    400: ("Bad request", "The request could not be understood."),
+    403: ("Not allowed", "You do not have permission to do that."),
+    404: ("Not found", "There is nothing here. Check the address, or go back."),
+    405: ("Not allowed", "That method is not allowed here."),
+    413: ("Too large", "The upload is larger than allowed."),
+    429: ("Slow down", "Too many requests. Wait a moment and try again."),
+}
+
+
+def _handle_http_error(exc: HTTPException):  # type: ignore[no-untyped-def]
+    if request.path.startswith("/api/"):
+        return exc
+    title, message = _TITLES.get(exc.code or 500, ("Error", "Something went wrong."))
+    if exc.code in (400, 403) and exc.description and not exc.description.startswith("The "):
+        message = exc.description
+    return render_template("errors/error.html", code=exc.code, title=title, message=message), exc.code
+
+
+def init_app(app: Flask) -> None:
+    from rapport.platform.identity import sessions
+    from rapport.web import security
+    from rapport.web.auth import current_user
+
+    sessions.init_app(app)
+    security.init_app(app)
+    app.jinja_env.globals.update(current_user=current_user, workspace_nav=workspace_nav)
+    app.register_error_handler(HTTPException, _handle_http_error)
+    for name in BLUEPRINT_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:  # TODO(lead): remove once every view module exists
+            if exc.name != name:
+                raise
+            continue
+        app.register_blueprint(module.bp)

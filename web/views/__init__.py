@@ -1,0 +1,1 @@
+"""Browser views: thin translations between HTTP and the services."""

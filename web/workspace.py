@@ -1,0 +1,63 @@
+"""Blueprints that live under ``/<slug>/``: tenant resolution and membership for every view.
+
+A workspace blueprint resolves the tenant from the path, requires a signed-in member, sets the
+audit actor and opens nothing else: the tenant session is opened on first use by ``tenant_db()``
+and committed once at the end of the request.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, g, redirect, request, url_for
+
+from rapport.platform.audit.context import Actor, set_actor
+from rapport.platform.identity.services import membership
+from rapport.platform.tenancy.scope import load_tenant, set_request_tenant
+from rapport.platform.tenancy.slugs import RESERVED
+from rapport.web.auth import current_user
+
+
+def _resolve(_endpoint: str | None, values: dict | None) -> None:  # type: ignore[type-arg]
+    slug = (values or {}).pop("slug", None)
+    if slug is None:
+        return
+    g.slug = slug
+    tenant = None if slug in RESERVED else load_tenant(slug=slug)
+    g.workspace = tenant
+
+
+def _require_member():  # type: ignore[no-untyped-def]
+    tenant = g.get("workspace")
+    if tenant is None:
+        abort(404)
+    user = current_user()
+    if user is None:
+        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+    member = membership(user.id, tenant.id)
+    if member is None:
+        # Do not tell outsiders whether a workspace exists.
+        abort(404)
+    g.membership = member
+    set_request_tenant(tenant)
+    set_actor(Actor("user", str(user.id), user.email))
+    return None
+
+
+def _inject_slug(endpoint: str, values: dict) -> None:  # type: ignore[type-arg]
+    if "slug" not in values and g.get("workspace") is not None:
+        values["slug"] = g.workspace.slug
+
+
+def workspace_blueprint(name: str, import_name: str, url_prefix: str = "") -> Blueprint:
+    """Make a blueprint mounted at ``/<slug><url_prefix>`` with tenant and membership checks."""
+    bp = Blueprint(name, import_name, url_prefix=f"/<slug>{url_prefix}")
+    bp.url_value_preprocessor(_resolve)
+    bp.before_request(_require_member)
+    bp.url_defaults(_inject_slug)
+    return bp
+
+
+def require_role(*roles: str) -> None:
+    """Refuse the request unless the member has one of these roles."""
+    member = g.get("membership")
+    if member is None or member.role not in roles:
+        abort(403)
