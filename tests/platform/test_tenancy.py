@@ -71,3 +71,45 @@ def test_tenant_table_outside_a_scope_fails_loudly(app):
 
     with app.app_context(), pytest.raises((OperationalError, ProgrammingError)):
         db.session.execute(select(Company.name)).all()
+
+
+def _runtime_with(app, **changes):  # type: ignore[no-untyped-def]
+    import dataclasses
+
+    from rapport.platform.tenancy.scope import Tenancy
+
+    return Tenancy(dataclasses.replace(app.config["RAPPORT"], **changes))
+
+
+def test_tenant_engine_cache_is_bounded(app, tenants, new_tenant):
+    """Memory must not grow with the number of tenants ever seen."""
+    third = new_tenant("Initech")
+    runtime = _runtime_with(app, tenant_cache_size=2)
+    try:
+        for t in (*tenants, third, tenants[0]):
+            session = runtime.open_session(t.ref)
+            with session.begin():
+                session.scalars(select(Company.id)).all()
+            session.close()
+        assert len(runtime._tenant_engines) == 2
+    finally:
+        runtime.dispose()
+
+
+def test_pooled_connection_is_retired_after_its_schema_budget(app, tenants, backend, new_tenant):
+    """A backend that touched too many schemas is replaced, bounding its catalog cache."""
+    if backend != "postgres":
+        pytest.skip("catalog caches are a PostgreSQL matter")
+    third = new_tenant("Umbrella")
+    runtime = _runtime_with(app, schemas_per_connection=2, pool_size=1)
+    pids = []
+    try:
+        for t in (tenants[0], tenants[1], third, tenants[0]):
+            session = runtime.open_session(t.ref)
+            with session.begin():
+                pids.append(session.scalar(text("SELECT pg_backend_pid()")))
+            session.close()
+    finally:
+        runtime.dispose()
+    # Two schemas on the first backend, then a fresh backend for the rest.
+    assert pids[0] == pids[1] != pids[2] == pids[3]
