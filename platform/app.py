@@ -39,6 +39,10 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
             install_sqlite_hooks(db.engine)
     scope.init_app(app, settings)
 
+    from rapport.platform.jobs import runtime as jobs
+
+    jobs.init_app(app)
+
     from rapport.platform import health
 
     health.init_app(app)
@@ -46,6 +50,11 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     web.init_app(app)
     _init_request_ids(app)
+    if settings.proxy_hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        n = settings.proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
     return app
 
 

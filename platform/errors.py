@@ -16,7 +16,9 @@ class ValidationFailed(DomainError):
 
     status = 422
 
-    def __init__(self, errors: dict[str, list[str]], message: str = "Please correct the errors below.") -> None:
+    def __init__(
+        self, errors: dict[str, list[str]], message: str = "Please correct the errors below."
+    ) -> None:
         super().__init__(message)
         self.errors = errors
 

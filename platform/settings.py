@@ -31,7 +31,7 @@ class Settings:
     smtp_password: str = ""
     smtp_tls: bool = False
     mail_from: str = "Rapport <no-reply@rapport.localhost>"
-    # Role names are cluster-wide on PostgreSQL; the prefix keeps deployments sharing a cluster apart.
+    # Role names are cluster-wide on PostgreSQL: the prefix keeps deployments on one cluster apart.
     role_prefix: str = "rapport"
     tenant_cache_size: int = 256
     pool_size: int = 10
@@ -42,6 +42,9 @@ class Settings:
     login_attempts_per_window: int = 5
     login_window_seconds: int = 300
     run_jobs_inline: bool = False
+    # How many reverse proxies (the TLS proxy, a load balancer) stand in front of the app and set
+    # X-Forwarded-For/-Proto/-Host; 0 trusts none of those headers.
+    proxy_hops: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -75,7 +78,9 @@ def _coerce(name: str, kind: type, raw: Any) -> Any:
         try:
             return int(raw)
         except ValueError:
-            raise SettingsError(f"RAPPORT_{name.upper()} must be a whole number, not {raw!r}") from None
+            raise SettingsError(
+                f"RAPPORT_{name.upper()} must be a whole number, not {raw!r}"
+            ) from None
     if kind is Path:
         return Path(raw).expanduser()
     return raw
@@ -84,7 +89,9 @@ def _coerce(name: str, kind: type, raw: Any) -> Any:
 _KINDS = {"str": str, "int": int, "bool": bool, "Path": Path, "dict[str, Any]": dict}
 
 
-def load_settings(overrides: dict[str, Any] | None = None, environ: dict[str, str] | None = None) -> Settings:
+def load_settings(
+    overrides: dict[str, Any] | None = None, environ: dict[str, str] | None = None
+) -> Settings:
     """Build the settings from the environment, apply overrides and validate them."""
     environ = os.environ if environ is None else environ
     values: dict[str, Any] = {}
@@ -106,7 +113,9 @@ def load_settings(overrides: dict[str, Any] | None = None, environ: dict[str, st
 
 def _validate(settings: Settings) -> Settings:
     if settings.env not in ENVIRONMENTS:
-        raise SettingsError(f"RAPPORT_ENV must be one of {', '.join(ENVIRONMENTS)}, not {settings.env!r}")
+        raise SettingsError(
+            f"RAPPORT_ENV must be one of {', '.join(ENVIRONMENTS)}, not {settings.env!r}"
+        )
     data_dir = settings.data_dir.resolve()
     settings = replace(settings, data_dir=data_dir)
     if settings.database_url and not settings.database_url.startswith(("postgresql", "sqlite")):
@@ -114,12 +123,14 @@ def _validate(settings: Settings) -> Settings:
     if settings.database_url.startswith("postgresql://"):
         # psycopg 3 is the driver we ship; spell it out so SQLAlchemy does not look for psycopg2.
         settings = replace(
-            settings, database_url="postgresql+psycopg://" + settings.database_url[len("postgresql://") :]
+            settings,
+            database_url="postgresql+psycopg://" + settings.database_url[len("postgresql://") :],
         )
     if settings.database_app_url.startswith("postgresql://"):
         settings = replace(
             settings,
-            database_app_url="postgresql+psycopg://" + settings.database_app_url[len("postgresql://") :],
+            database_app_url="postgresql+psycopg://"
+            + settings.database_app_url[len("postgresql://") :],
         )
     if settings.is_production:
         problems = []
@@ -130,7 +141,9 @@ def _validate(settings: Settings) -> Settings:
         if not settings.database_app_url:
             problems.append("RAPPORT_DATABASE_APP_URL must name the application's login role")
         if not settings.redis_url:
-            problems.append("RAPPORT_REDIS_URL must be set (sessions, jobs and counters live there)")
+            problems.append(
+                "RAPPORT_REDIS_URL must be set (sessions, jobs and counters live there)"
+            )
         if urlsplit(settings.base_url).scheme != "https":
             problems.append("RAPPORT_BASE_URL must be an https:// URL")
         if problems:

@@ -11,4 +11,6 @@ from rapport.platform.tenancy.models import TenantRef
 
 def seed_defaults(session: Session, tenant: TenantRef, actor: Actor | None = None) -> None:
     """Seed what every new workspace starts with, and open its audit chain."""
-    audit.record(session, "tenant.created", "tenant", tenant.id, {"name": [None, tenant.name]}, actor=actor)
+    audit.record(
+        session, "tenant.created", "tenant", tenant.id, {"name": [None, tenant.name]}, actor=actor
+    )

@@ -24,8 +24,28 @@ from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-PG_URL = os.environ.get("RAPPORT_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-REDIS_URL = os.environ.get("RAPPORT_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
+PG_URL = os.environ.get(
+    "RAPPORT_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+REDIS_URL = os.environ.get("RAPPORT_TEST_REDIS_URL", "redis://127.0.0.1:6379")
+_REDIS_CLAIM = "rapport-test-run"
+
+
+def claim_redis_database(token: str) -> str:
+    """Take a Redis database no other test run is using, so concurrent runs never collide."""
+    import redis
+
+    for number in range(15, 0, -1):
+        url = f"{REDIS_URL.rstrip('/')}/{number}"
+        client = redis.Redis.from_url(url)
+        if client.set(_REDIS_CLAIM, token, nx=True, ex=6 * 3600):
+            keys = [k for k in client.keys("*") if k != _REDIS_CLAIM.encode()]
+            if keys:
+                client.delete(*keys)  # left over by a run that died
+            return url
+    raise RuntimeError("no free Redis database for this test run")
+
+
 REQUIRE_PG = os.environ.get("RAPPORT_TEST_REQUIRE_POSTGRES") == "1"
 
 
@@ -80,16 +100,21 @@ class Backend:
         self.token = secrets.token_hex(4)
         self.database = f"rapport_test_{self.token}"
         self.role_prefix = f"rt{self.token}"
+        self.redis_url = claim_redis_database(self.token) if name == "postgres" else ""
         self.admin_url = make_url(PG_URL.replace("postgresql://", "postgresql+psycopg://", 1))
 
     def overrides(self) -> dict[str, object]:
-        base: dict[str, object] = {"env": "test", "data_dir": str(self.data_dir), "run_jobs_inline": True}
+        base: dict[str, object] = {
+            "env": "test",
+            "data_dir": str(self.data_dir),
+            "run_jobs_inline": True,
+        }
         if self.name == "postgres":
             url = self.admin_url.set(database=self.database)
             base.update(
                 database_url=url.render_as_string(hide_password=False),
                 role_prefix=self.role_prefix,
-                redis_url=REDIS_URL,
+                redis_url=self.redis_url,
             )
         return base
 
@@ -104,6 +129,9 @@ class Backend:
     def drop(self) -> None:
         if self.name != "postgres":
             return
+        import redis
+
+        redis.Redis.from_url(self.redis_url).flushdb()
         engine = create_engine(self.admin_url, isolation_level="AUTOCOMMIT")
         with engine.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
@@ -131,10 +159,14 @@ def make_tenant(app: Flask, name: str, slug: str | None = None) -> TenantFixture
 
 
 @pytest.fixture(scope="session")
-def backend_env(backend: str, tmp_path_factory: pytest.TempPathFactory, pg_available: bool) -> Iterator[Backend]:
+def backend_env(
+    backend: str, tmp_path_factory: pytest.TempPathFactory, pg_available: bool
+) -> Iterator[Backend]:
     if backend == "postgres" and not pg_available:
         if REQUIRE_PG:
-            pytest.fail(f"PostgreSQL is required (RAPPORT_TEST_REQUIRE_POSTGRES=1) but {PG_URL} did not answer")
+            pytest.fail(
+                f"PostgreSQL is required (RAPPORT_TEST_REQUIRE_POSTGRES=1); {PG_URL} did not answer"
+            )
         pytest.skip(f"PostgreSQL not reachable at {PG_URL}")
     env = Backend(backend, tmp_path_factory)
     env.create()
@@ -149,10 +181,6 @@ def app(backend_env: Backend) -> Iterator[Flask]:
     from rapport.platform.tenancy.scope import tenancy
 
     app = create_app(backend_env.overrides())
-    if backend_env.name == "postgres":
-        import redis
-
-        redis.Redis.from_url(REDIS_URL).flushdb()
     with app.app_context():
         migrate.upgrade_control_plane(tenancy())
     yield app
@@ -174,7 +202,15 @@ def tenant_b(app: Flask) -> TenantFixture:
 
 
 @pytest.fixture()
-def tenants(tenant_a: TenantFixture, tenant_b: TenantFixture) -> tuple[TenantFixture, TenantFixture]:
+def new_tenant(app: Flask):  # type: ignore[no-untyped-def]
+    """Provision another workspace (for tests that need more than the two shared ones)."""
+    return lambda name: make_tenant(app, name)
+
+
+@pytest.fixture()
+def tenants(
+    tenant_a: TenantFixture, tenant_b: TenantFixture
+) -> tuple[TenantFixture, TenantFixture]:
     """Both tenants; use this (or both fixtures) in every test that reads or writes tenant data."""
     return tenant_a, tenant_b
 
@@ -206,7 +242,8 @@ class AuthActions:
         self.client = client
 
     def csrf(self, path: str = "/login") -> str:
-        return csrf_from(self.client.get(path).get_data(as_text=True))
+        # Follow redirects: "/" sends a signed-in user on to their workspace's page.
+        return csrf_from(self.client.get(path, follow_redirects=True).get_data(as_text=True))
 
     def login(self, email: str, password: str, follow: bool = False):  # type: ignore[no-untyped-def]
         token = self.csrf("/login")
@@ -228,10 +265,84 @@ class AuthActions:
     def post(self, path: str, data: dict[str, object], follow: bool = False):  # type: ignore[no-untyped-def]
         """POST a form with the CSRF token taken from the page at ``path``'s form page."""
         page = self.client.get(path)
-        token = csrf_from(page.get_data(as_text=True)) if page.status_code == 200 else self.csrf("/")
+        token = (
+            csrf_from(page.get_data(as_text=True)) if page.status_code == 200 else self.csrf("/")
+        )
         return self.client.post(path, data={**data, "csrf_token": token}, follow_redirects=follow)
 
 
 @pytest.fixture()
 def auth(client: FlaskClient) -> AuthActions:
     return AuthActions(client)
+
+
+# -- email: a real SMTP server on loopback ---------------------------------------------------
+class SmtpSink:
+    """Collects what the application sends to the loopback SMTP server."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.messages: list = []
+        self._lock = threading.Lock()
+
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]  # noqa: N802
+        import email
+        import email.policy
+
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        with self._lock:
+            self.messages.append(message)
+        return "250 Message accepted for delivery"
+
+    def to(self, address: str) -> list:
+        with self._lock:
+            return [m for m in self.messages if address.lower() in str(m["To"]).lower()]
+
+    def last(self, address: str):  # type: ignore[no-untyped-def]
+        received = self.to(address)
+        assert received, f"no email arrived for {address}"
+        return received[-1]
+
+    @staticmethod
+    def text(message) -> str:  # type: ignore[no-untyped-def]
+        return message.get_body(preferencelist=("plain",)).get_content()
+
+    def link(self, address: str, prefix: str) -> str:
+        """The path of the last ``prefix`` link (e.g. ``/reset/``) mailed to ``address``."""
+        import re
+        from urllib.parse import urlsplit
+
+        for url in reversed(re.findall(r"https?://\S+", self.text(self.last(address)))):
+            path = urlsplit(url).path
+            if path.startswith(prefix):
+                return path
+        raise AssertionError(f"no {prefix} link in the last email to {address}")
+
+
+@pytest.fixture(scope="session")
+def smtp_server() -> Iterator[tuple[SmtpSink, int]]:
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    sink = SmtpSink()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield sink, port
+    controller.stop()
+
+
+@pytest.fixture()
+def smtp(app: Flask, smtp_server: tuple[SmtpSink, int]) -> Iterator[SmtpSink]:
+    """Point the app's mail at the loopback SMTP server for one test; returns the sink."""
+    import dataclasses
+
+    sink, port = smtp_server
+    before = app.config["RAPPORT"]
+    app.config["RAPPORT"] = dataclasses.replace(before, smtp_host="127.0.0.1", smtp_port=port)
+    yield sink
+    app.config["RAPPORT"] = before

@@ -15,6 +15,7 @@ BLUEPRINT_MODULES = (
     "rapport.web.views.companies",
     "rapport.web.views.contacts",
     "rapport.web.views.settings",
+    "rapport.web.views.audit",
 )
 
 # The workspace menu: (label, endpoint); entries whose view is not registered are left out.
@@ -23,7 +24,7 @@ WORKSPACE_NAV = (
     ("Companies", "companies.index"),
     ("Contacts", "contacts.index"),
     ("Members", "settings.members"),
-    ("Audit log", "settings.audit"),
+    ("Audit log", "audit.index"),
 )
 
 
@@ -54,7 +55,9 @@ def _handle_http_error(exc: HTTPException):  # type: ignore[no-untyped-def]
     title, message = _TITLES.get(exc.code or 500, ("Error", "Something went wrong."))
     if exc.code in (400, 403) and exc.description and not exc.description.startswith("The "):
         message = exc.description
-    return render_template("errors/error.html", code=exc.code, title=title, message=message), exc.code
+    return render_template(
+        "errors/error.html", code=exc.code, title=title, message=message
+    ), exc.code
 
 
 def init_app(app: Flask) -> None:

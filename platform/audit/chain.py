@@ -91,7 +91,14 @@ def _append(session: Session, model: type, lock_seed: bytes, **fields: Any):  # 
     return entry
 
 
-def _fields(action: str, target_type: str | None, target_id: Any, changes: Any, actor: Actor | None, note: str | None) -> dict[str, Any]:
+def _fields(
+    action: str,
+    target_type: str | None,
+    target_id: Any,
+    changes: Any,
+    actor: Actor | None,
+    note: str | None,
+) -> dict[str, Any]:
     actor = actor or current_actor()
     facts = request_facts()
     return {
@@ -158,7 +165,9 @@ class Break:
     reason: str
 
 
-def verify(session: Session, model: type = AuditEntry, batch: int = 1000) -> tuple[int, Break | None]:
+def verify(
+    session: Session, model: type = AuditEntry, batch: int = 1000
+) -> tuple[int, Break | None]:
     """Walk a chain in order; return how many entries were checked and the first break, if any."""
     prev, expected_seq, count = GENESIS, 1, 0
     for entry in _iter_chain(session, model, batch):

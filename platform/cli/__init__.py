@@ -29,7 +29,9 @@ def _create_app() -> Flask:
 def main(ctx: click.Context) -> None:
     """Operate Rapport: serve it, run its workers, manage tenants and migrations."""
     ctx.ensure_object(ScriptInfo)
-    ctx.obj.create_app = _create_app
+    # Keep a factory the caller already gave (Flask's test runner passes the app under test).
+    if ctx.obj.create_app is None:
+        ctx.obj.create_app = _create_app
 
 
 def _register() -> None:

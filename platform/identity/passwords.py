@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
@@ -9,13 +11,31 @@ _hasher = PasswordHasher()  # argon2-cffi defaults: Argon2id, RFC 9106 low-memor
 
 MIN_LENGTH = 10
 _COMMON = frozenset(
-    """password password1 password123 1234567890 12345678910 qwertyuiop qwerty1234 iloveyou123
-    letmein123 welcome123 administrator passw0rd123 abcdefghij 0123456789 1111111111""".split()
+    [
+        "password",
+        "password1",
+        "password123",
+        "1234567890",
+        "12345678910",
+        "qwertyuiop",
+        "qwerty1234",
+        "iloveyou123",
+        "letmein123",
+        "welcome123",
+        "administrator",
+        "passw0rd123",
+        "abcdefghij",
+        "0123456789",
+        "1111111111",
+    ]
 )
 
-# A precomputed hash, verified against when the account does not exist, so that a wrong email and
-# a wrong password take the same time.
-_DUMMY_HASH = _hasher.hash("rapport-timing-equaliser")
+
+@cache
+def _dummy_hash() -> str:
+    """A hash to verify against when the account does not exist, so that a wrong email and a
+    wrong password cost the same time."""
+    return _hasher.hash("rapport-timing-equaliser")
 
 
 def hash_password(password: str) -> str:
@@ -24,7 +44,7 @@ def hash_password(password: str) -> str:
 
 def verify_password(stored: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(stored or _DUMMY_HASH, password) and stored is not None
+        return _hasher.verify(stored or _dummy_hash(), password) and stored is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 

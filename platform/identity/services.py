@@ -112,7 +112,13 @@ def create_workspace(
     def control_step(session: Session, tenant: Tenant) -> None:
         if existing is None:
             session.add(
-                User(id=user_id, email=owner_email, name=display, password_hash=password_hash, locale=locale)
+                User(
+                    id=user_id,
+                    email=owner_email,
+                    name=display,
+                    password_hash=password_hash,
+                    locale=locale,
+                )
             )
             session.flush()
         session.add(Membership(user_id=user_id, tenant_id=tenant.id, role="owner"))
@@ -165,7 +171,9 @@ def memberships_of(user_id: uuid.UUID) -> list[tuple[Membership, Tenant]]:
 def membership(user_id: uuid.UUID, tenant_id: uuid.UUID) -> Membership | None:
     return db.session.scalars(
         select(Membership).where(
-            Membership.user_id == user_id, Membership.tenant_id == tenant_id, Membership.active.is_(True)
+            Membership.user_id == user_id,
+            Membership.tenant_id == tenant_id,
+            Membership.active.is_(True),
         )
     ).first()
 

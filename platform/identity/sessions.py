@@ -40,7 +40,9 @@ def _hash(sid: str) -> str:
 
 
 class ServerSession(CallbackDict, SessionMixin):  # type: ignore[type-arg]
-    def __init__(self, initial: dict[str, Any] | None = None, sid: str | None = None, new: bool = False) -> None:
+    def __init__(
+        self, initial: dict[str, Any] | None = None, sid: str | None = None, new: bool = False
+    ) -> None:
         def on_update(_self: Any) -> None:
             self.modified = True
 
@@ -112,12 +114,13 @@ class DatabaseSessionStore(SessionStore):
     def load(self, sid: str) -> dict[str, Any] | None:
         with db.engine.connect() as conn:
             row = conn.execute(
-                select(WebSession.data, WebSession.expires_at).where(WebSession.id_hash == _hash(sid))
+                select(WebSession.data, WebSession.expires_at).where(
+                    WebSession.id_hash == _hash(sid)
+                )
             ).first()
         if row is None:
             return None
-        expires = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=dt.UTC)
-        return row.data if expires > utcnow() else None
+        return row.data if row.expires_at > utcnow() else None
 
     def save(self, sid: str, data: dict[str, Any], user_id: str | None, ttl: int) -> None:
         key = _hash(sid)
@@ -131,7 +134,9 @@ class DatabaseSessionStore(SessionStore):
                 WebSession.__table__.update().where(WebSession.id_hash == key).values(**values)
             ).rowcount
             if not updated:
-                conn.execute(WebSession.__table__.insert().values(id_hash=key, created_at=utcnow(), **values))
+                conn.execute(
+                    WebSession.__table__.insert().values(id_hash=key, created_at=utcnow(), **values)
+                )
             # Expired rows are removed as a side effect of writes; no separate cleaner needed.
             conn.execute(delete(WebSession).where(WebSession.expires_at < utcnow()))
 

@@ -149,7 +149,9 @@ def install_schema_budget(engine: Engine, budget: int) -> None:
 
 
 def note_schema_used(connection, schema: str) -> None:  # type: ignore[no-untyped-def]
-    record_info = connection.connection._connection_record.info  # the pool record outlives checkouts
+    record_info = (
+        connection.connection._connection_record.info
+    )  # the pool record outlives checkouts
     record_info.setdefault("schemas", set()).add(schema)
 
 

@@ -74,7 +74,9 @@ def _registry_row(ref: TenantRef, plan: str, version: str) -> Tenant:
     )  # fmt: skip
 
 
-def _tenant_tables(conn: Connection, ref: TenantRef, actor: Actor | None, step: TenantStep | None) -> str:
+def _tenant_tables(
+    conn: Connection, ref: TenantRef, actor: Actor | None, step: TenantStep | None
+) -> str:
     tenant_metadata().create_all(conn, checkfirst=False)
     version = migrate.stamp_new_tenant(conn, ref.schema_name)
     session = Session(bind=conn, info={"tenant": ref})
@@ -104,7 +106,9 @@ def _provision_postgres(runtime, ref, plan, actor, control_step, tenant_step) ->
             roles.create_tenant_role(conn, settings, schema, runtime.app_role)
             conn.execution_options(schema_translate_map={TENANT_SCHEMA: schema})
             _tenant_tables(conn, ref, actor, tenant_step)
-            roles.grant_tenant_tables(conn, settings, schema, [t.name for t in tenant_metadata().sorted_tables])
+            roles.grant_tenant_tables(
+                conn, settings, schema, [t.name for t in tenant_metadata().sorted_tables]
+            )
             if control_step:
                 control_step(control, control.get(Tenant, ref.id))
             control.flush()
@@ -146,7 +150,9 @@ def _remove_sqlite_files(path) -> None:  # type: ignore[no-untyped-def]
             path.with_name(path.name + suffix).unlink()
 
 
-def delete_tenant(runtime: Tenancy, tenant_id, on_control: Callable[[Session], None] | None = None) -> None:  # type: ignore[no-untyped-def]
+def delete_tenant(
+    runtime: Tenancy, tenant_id, on_control: Callable[[Session], None] | None = None
+) -> None:  # type: ignore[no-untyped-def]
     """Remove a tenant: its schema and role (or file) and its registry row."""
     with runtime.owner_engine.connect() as conn, conn.begin():
         control = Session(bind=conn)

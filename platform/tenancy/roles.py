@@ -36,7 +36,9 @@ def tenant_role_name(settings: Settings, schema: str) -> str:
 
 def derived_app_url(settings: Settings) -> str:
     """The login URL of the development app role: owner URL, app role name, derived password."""
-    password = hmac.new(settings.secret_key.encode(), b"rapport-app-role", hashlib.sha256).hexdigest()
+    password = hmac.new(
+        settings.secret_key.encode(), b"rapport-app-role", hashlib.sha256
+    ).hexdigest()
     url = make_url(settings.database_url).set(username=app_role_name(settings), password=password)
     return url.render_as_string(hide_password=False)
 
@@ -65,7 +67,9 @@ def grant_control_plane(conn: Connection, settings: Settings, app_role: str | No
             {"s": CONTROL_SCHEMA, "t": table},
         ).first()
         if exists:
-            conn.exec_driver_sql(f"REVOKE UPDATE, DELETE, TRUNCATE ON {schema}.{_q(conn, table)} FROM {role}")
+            conn.exec_driver_sql(
+                f"REVOKE UPDATE, DELETE, TRUNCATE ON {schema}.{_q(conn, table)} FROM {role}"
+            )
 
 
 def create_tenant_role(conn: Connection, settings: Settings, schema: str, app_role: str) -> str:
@@ -87,7 +91,9 @@ def grant_tenant_tables(
     writable = [f"{_q(conn, schema)}.{_q(conn, t)}" for t in names if t not in APPEND_ONLY_TABLES]
     append_only = [f"{_q(conn, schema)}.{_q(conn, t)}" for t in names if t in APPEND_ONLY_TABLES]
     if writable:
-        conn.exec_driver_sql(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {', '.join(writable)} TO {role}")
+        conn.exec_driver_sql(
+            f"GRANT SELECT, INSERT, UPDATE, DELETE ON {', '.join(writable)} TO {role}"
+        )
     if append_only:
         conn.exec_driver_sql(f"GRANT SELECT, INSERT ON {', '.join(append_only)} TO {role}")
 

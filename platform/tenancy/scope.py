@@ -147,7 +147,9 @@ def tenancy(app: Flask | None = None) -> Tenancy:
     return (app or current_app).extensions["rapport.tenancy"]
 
 
-def load_tenant(slug: str | None = None, tenant_id: uuid.UUID | str | None = None) -> TenantRef | None:
+def load_tenant(
+    slug: str | None = None, tenant_id: uuid.UUID | str | None = None
+) -> TenantRef | None:
     """Find an active tenant by slug or id in the control plane."""
     stmt = select(Tenant).where(Tenant.state == TenantState.ACTIVE.value)
     if slug is not None:
@@ -161,7 +163,9 @@ def load_tenant(slug: str | None = None, tenant_id: uuid.UUID | str | None = Non
 
 
 def notify_committed(session: Session) -> None:
-    tenant_committed.send(current_app._get_current_object(), tenant=session.info["tenant"], info=session.info)
+    tenant_committed.send(
+        current_app._get_current_object(), tenant=session.info["tenant"], info=session.info
+    )
 
 
 @contextmanager

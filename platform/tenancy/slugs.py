@@ -9,13 +9,63 @@ SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,38}[a-z0-9])$")
 
 # Anything the application routes at the top level, plus names that would confuse people.
 RESERVED = frozenset(
-    """
-    about account accounts admin api app apps assets auth billing blog cdn dashboard dev docs
-    download favicon.ico healthz help home invite invites join login logout mail mailbox
-    metrics new oauth oidc openapi platform pricing provider public register reset robots.txt
-    root security settings signup sso static status support system tenant tenants terms verify
-    webhook webhooks www
-    """.split()
+    [
+        "about",
+        "account",
+        "accounts",
+        "admin",
+        "api",
+        "app",
+        "apps",
+        "assets",
+        "auth",
+        "billing",
+        "blog",
+        "cdn",
+        "dashboard",
+        "dev",
+        "docs",
+        "download",
+        "favicon.ico",
+        "healthz",
+        "help",
+        "home",
+        "invite",
+        "invites",
+        "join",
+        "login",
+        "logout",
+        "mail",
+        "mailbox",
+        "metrics",
+        "new",
+        "oauth",
+        "oidc",
+        "openapi",
+        "platform",
+        "pricing",
+        "provider",
+        "public",
+        "register",
+        "reset",
+        "robots.txt",
+        "root",
+        "security",
+        "settings",
+        "signup",
+        "sso",
+        "static",
+        "status",
+        "support",
+        "system",
+        "tenant",
+        "tenants",
+        "terms",
+        "verify",
+        "webhook",
+        "webhooks",
+        "www",
+    ]
 )
 
 

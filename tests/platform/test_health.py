@@ -17,7 +17,9 @@ def test_healthz_reports_database_and_redis(client, backend):
 def test_healthz_degrades_when_redis_is_unreachable(tmp_path):
     from rapport.platform.app import create_app
 
-    app = create_app({"data_dir": str(tmp_path), "env": "test", "redis_url": "redis://127.0.0.1:1/0"})
+    app = create_app(
+        {"data_dir": str(tmp_path), "env": "test", "redis_url": "redis://127.0.0.1:1/0"}
+    )
     from rapport.platform import migrate
     from rapport.platform.tenancy.scope import tenancy
 

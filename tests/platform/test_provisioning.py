@@ -25,14 +25,18 @@ def _traces(app, schema: str) -> dict[str, bool]:
     """What a tenant leaves behind: registry row, schema, role (PostgreSQL) or file (SQLite)."""
     runtime = tenancy(app)
     with app.app_context():
-        row = db.session.scalar(select(func.count()).select_from(Tenant).where(Tenant.schema_name == schema))
+        row = db.session.scalar(
+            select(func.count()).select_from(Tenant).where(Tenant.schema_name == schema)
+        )
         db.session.rollback()
     found = {"registry": bool(row)}
     if runtime.is_postgres:
         engine = create_engine(runtime.settings.database_url)
         with engine.connect() as conn:
             found["schema"] = bool(
-                conn.execute(text("SELECT 1 FROM pg_namespace WHERE nspname = :s"), {"s": schema}).first()
+                conn.execute(
+                    text("SELECT 1 FROM pg_namespace WHERE nspname = :s"), {"s": schema}
+                ).first()
             )
             found["role"] = bool(
                 conn.execute(
@@ -101,7 +105,9 @@ def _count_tenants(app) -> int:  # type: ignore[no-untyped-def]
         return n
 
 
-@pytest.mark.parametrize("slug", ["signup", "login", "api", "provider", "static", "healthz", "settings"])
+@pytest.mark.parametrize(
+    "slug", ["signup", "login", "api", "provider", "static", "healthz", "settings"]
+)
 def test_reserved_slugs_are_refused(slug):
     with pytest.raises(SlugError, match="reserved"):
         validate_slug(slug)
@@ -109,9 +115,17 @@ def test_reserved_slugs_are_refused(slug):
 
 @pytest.mark.parametrize(
     ("slug", "reason"),
-    [("", "Choose"), ("ab", "at least 3"), ("a" * 41, "at most 40"), ("Acme", "lowercase"),
-     ("-acme", "lowercase"), ("acme-", "lowercase"), ("ac--me", "two hyphens"), ("ac me", "lowercase")],
-)  # fmt: skip
+    [
+        ("", "Choose"),
+        ("ab", "at least 3"),
+        ("a" * 41, "at most 40"),
+        ("Acme", "lowercase"),
+        ("-acme", "lowercase"),
+        ("acme-", "lowercase"),
+        ("ac--me", "two hyphens"),
+        ("ac me", "lowercase"),
+    ],
+)
 def test_malformed_slugs_are_refused_with_a_reason(slug, reason):
     with pytest.raises(SlugError, match=reason):
         validate_slug(slug)

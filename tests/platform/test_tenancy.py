@@ -47,7 +47,10 @@ def test_one_pooled_connection_alternating_tenants_never_leaks(app, tenants, bac
                 bound = engine.execution_options(schema_translate_map={"tenant": t.ref.schema_name})
                 s: Session = TenantSession(
                     bind=bound,
-                    info={"tenant": t.ref, "pg_role": roles.tenant_role_name(runtime.settings, t.ref.schema_name)},
+                    info={
+                        "tenant": t.ref,
+                        "pg_role": roles.tenant_role_name(runtime.settings, t.ref.schema_name),
+                    },
                 )
                 names = set(s.scalars(select(Company.name)))
                 # Unqualified SQL resolves through the transaction's search_path: the same tenant.

@@ -1,0 +1,112 @@
+"""Reading contacts: the list (search, sort, keyset paging), one contact, its history."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import ColumnElement, String, func, or_, select
+from sqlalchemy.orm import Session
+
+from rapport.platform.audit.models import AuditEntry
+from rapport.platform.errors import NotFound
+from rapport.tenants.companies.models import Company
+from rapport.tenants.companies.paging import DEFAULT_LIMIT, Page, SortOption, keyset_page
+from rapport.tenants.companies.queries import record_history
+from rapport.tenants.companies.schemas import plain_text
+from rapport.tenants.contacts.models import Contact
+
+SORTS = ("name", "created", "updated")
+DEFAULT_SORT = "name"
+
+
+def full_name(contact: Contact) -> str:
+    return " ".join(part for part in (contact.first_name, contact.last_name) if part)
+
+
+def _sort_key(sort: SortOption) -> ColumnElement[Any]:
+    if sort.key == "created":
+        return Contact.created_at
+    if sort.key == "updated":
+        return Contact.updated_at
+    # By last name, then first name, as a directory is read.
+    return func.lower(Contact.last_name + " " + Contact.first_name, type_=String())
+
+
+def search_filter(q: str) -> ColumnElement[bool]:
+    """Case-insensitive substring match on the name (either order) and email; wildcards literal."""
+    return or_(
+        (Contact.first_name + " " + Contact.last_name).icontains(q, autoescape=True),
+        (Contact.last_name + " " + Contact.first_name).icontains(q, autoescape=True),
+        Contact.email.icontains(q, autoescape=True),
+    )
+
+
+def list_contacts(
+    session: Session,
+    *,
+    q: str | None = None,
+    sort: str | None = None,
+    cursor: str | None = None,
+    company_id: uuid.UUID | None = None,
+    limit: int = DEFAULT_LIMIT,
+) -> tuple[Page[tuple[Contact, str | None]], SortOption]:
+    """One page of (contact, company name) pairs."""
+    order = SortOption.parse(sort, SORTS, DEFAULT_SORT)
+    stmt = select(Contact, Company.name).outerjoin(Company, Company.id == Contact.company_id)
+    q = plain_text(q or "").strip()
+    if q:
+        stmt = stmt.where(search_filter(q))
+    if company_id is not None:
+        stmt = stmt.where(Contact.company_id == company_id)
+    page = keyset_page(
+        session,
+        stmt,
+        key=_sort_key(order),
+        id_col=Contact.id,
+        sort=order,
+        cursor=cursor,
+        limit=limit,
+    )
+    return page, order
+
+
+def get_contact(session: Session, contact_id: uuid.UUID | str) -> Contact:
+    """The contact with this id, or NotFound."""
+    try:
+        key = contact_id if isinstance(contact_id, uuid.UUID) else uuid.UUID(str(contact_id))
+    except ValueError:
+        raise NotFound("There is no such contact.") from None
+    contact = session.get(Contact, key)
+    if contact is None:
+        raise NotFound("There is no such contact.")
+    return contact
+
+
+def contact_company(session: Session, contact: Contact) -> Company | None:
+    return session.get(Company, contact.company_id) if contact.company_id else None
+
+
+def contact_history(session: Session, contact_id: uuid.UUID, limit: int = 100) -> list[AuditEntry]:
+    """Who changed this contact, what and when, newest first."""
+    return record_history(session, "contact", contact_id, limit)
+
+
+def company_names_in(session: Session, entries: list[AuditEntry]) -> dict[str, str]:
+    """Names for the company ids a contact's history mentions; gone ones say so."""
+    ids: set[str] = set()
+    for entry in entries:
+        for value in (entry.changes or {}).get("company_id", []):
+            if value:
+                ids.add(value)
+    keys = []
+    for raw in ids:
+        try:
+            keys.append(uuid.UUID(raw))
+        except ValueError:
+            continue
+    found = {}
+    if keys:
+        rows = session.execute(select(Company.id, Company.name).where(Company.id.in_(keys))).all()
+        found = {str(row.id): row.name for row in rows}
+    return {raw: found.get(raw, "a deleted company") for raw in ids}

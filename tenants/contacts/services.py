@@ -1,0 +1,74 @@
+"""Contact operations: validate through the schema, change, audit in the same transaction, flush.
+
+They never commit: the boundary (request, job, CLI) does, once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from rapport.platform.audit import chain as audit
+from rapport.platform.errors import ValidationFailed
+from rapport.tenants.companies.models import Company
+from rapport.tenants.companies.schemas import load
+from rapport.tenants.contacts.models import Contact
+from rapport.tenants.contacts.queries import get_contact
+from rapport.tenants.contacts.schemas import CONTACT_FIELDS, ContactSchema
+
+
+def snapshot(contact: Contact) -> dict[str, Any]:
+    """The audited fields of a contact, as a plain dict."""
+    # A blank first name is stored as "" (NOT NULL) but audited as absent, like other blanks.
+    return {name: getattr(contact, name) or None for name in CONTACT_FIELDS}
+
+
+def _load(session: Session, data: Mapping[str, Any], *, partial: bool = False) -> dict[str, Any]:
+    values = load(ContactSchema(), dict(data), partial=partial)
+    company_id = values.get("company_id")
+    # The id must name a company of this tenant; the tenant's schema holds no other.
+    if company_id is not None and session.get(Company, company_id) is None:
+        raise ValidationFailed({"company_id": ["Choose a company from the list."]})
+    if "first_name" in values and values["first_name"] is None:
+        values["first_name"] = ""  # the column is NOT NULL; a blank first name is allowed
+    return values
+
+
+def create_contact(session: Session, data: Mapping[str, Any]) -> Contact:
+    """Create a contact from input; raise ValidationFailed naming the bad fields."""
+    contact = Contact(**_load(session, data), custom={})
+    session.add(contact)
+    session.flush()
+    audit.record(
+        session, "contact.created", "contact", contact.id, audit.diff({}, snapshot(contact))
+    )
+    return contact
+
+
+def update_contact(
+    session: Session, contact_id: uuid.UUID | str, data: Mapping[str, Any], *, partial: bool = False
+) -> Contact:
+    """Change a contact; one audit entry with the changed fields, none if nothing changed."""
+    contact = get_contact(session, contact_id)
+    values = _load(session, data, partial=partial)
+    before = snapshot(contact)
+    for name, value in values.items():
+        if before[name] != value:
+            setattr(contact, name, value)
+    changes = audit.diff(before, snapshot(contact))
+    if changes:
+        session.flush()
+        audit.record(session, "contact.updated", "contact", contact.id, changes)
+    return contact
+
+
+def delete_contact(session: Session, contact_id: uuid.UUID | str) -> None:
+    """Delete a contact."""
+    contact = get_contact(session, contact_id)
+    before = snapshot(contact)
+    session.delete(contact)
+    session.flush()
+    audit.record(session, "contact.deleted", "contact", contact.id, audit.diff(before, {}))

@@ -1,0 +1,131 @@
+"""Workspace settings: the index and the members page (invite, revoke, change role, remove)."""
+
+from __future__ import annotations
+
+import uuid
+
+from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
+
+from rapport.platform.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from rapport.platform.identity import members
+from rapport.platform.identity.models import ROLES
+from rapport.platform.tenancy.scope import tenant_db
+from rapport.web.auth import current_user
+from rapport.web.workspace import require_role, workspace_blueprint
+
+bp = workspace_blueprint("settings", __name__, "/settings")
+
+
+# (label, endpoint, help); sections whose view is not registered are left out.
+SECTIONS = (
+    (
+        "Members",
+        "settings.members",
+        "Who works in this workspace; invite colleagues and set their roles.",
+    ),
+    (
+        "Audit log",
+        "settings.audit",
+        "Every security-relevant action and record change, hash-chained.",
+    ),
+)
+
+
+@bp.get("/")
+def index():  # type: ignore[no-untyped-def]
+    sections = [
+        {"label": label, "url": url_for(endpoint), "help": help_text}
+        for label, endpoint, help_text in SECTIONS
+        if endpoint in current_app.view_functions
+    ]
+    return render_template("settings/index.html", sections=sections)
+
+
+def _members_page(
+    errors: dict[str, list[str]] | None = None,
+    values: dict[str, str] | None = None,
+    status: int = 200,
+):  # type: ignore[no-untyped-def]
+    role = g.membership.role
+    roles = [(r, members.role_label(r)) for r in ROLES if role == "owner" or r != "owner"]
+    return render_template(
+        "settings/members.html",
+        members=members.members_of(g.workspace.id),
+        invitations=members.pending_invitations(g.workspace.id),
+        can_manage=role in members.MANAGERS,
+        is_owner=role == "owner",
+        roles=roles,
+        role_label=members.role_label,
+        me=g.membership,
+        errors=errors or {},
+        values=values or {"email": "", "role": "sales_rep"},
+    ), status
+
+
+@bp.get("/members", endpoint="members")
+def members_page():  # type: ignore[no-untyped-def]
+    return _members_page()
+
+
+@bp.post("/members/invite")
+def invite():  # type: ignore[no-untyped-def]
+    require_role(*members.MANAGERS)
+    values = {"email": request.form.get("email", ""), "role": request.form.get("role", "")}
+    user = current_user()
+    assert user is not None
+    try:
+        invitation = members.invite(
+            tenant_db(), g.workspace, g.membership, user, values["email"], values["role"]
+        )
+    except ValidationFailed as exc:
+        return _members_page(exc.errors, values, 422)
+    except PermissionDenied as exc:
+        abort(403, description=exc.message)
+    flash(f"Invitation sent to {invitation.email}.", "success")
+    return redirect(url_for("settings.members"))
+
+
+@bp.post("/members/invitations/<uuid:invitation_id>/revoke")
+def revoke_invitation(invitation_id: uuid.UUID):  # type: ignore[no-untyped-def]
+    require_role(*members.MANAGERS)
+    return _act(
+        lambda: members.revoke_invitation(tenant_db(), g.workspace, g.membership, invitation_id),
+        "Invitation revoked.",
+    )
+
+
+@bp.post("/members/<uuid:membership_id>/role")
+def change_role(membership_id: uuid.UUID):  # type: ignore[no-untyped-def]
+    require_role(*members.MANAGERS)
+    role = request.form.get("role", "")
+    return _act(
+        lambda: members.change_role(tenant_db(), g.workspace, g.membership, membership_id, role),
+        f"Role changed to {members.role_label(role)}.",
+    )
+
+
+@bp.post("/members/<uuid:membership_id>/remove")
+def remove_member(membership_id: uuid.UUID):  # type: ignore[no-untyped-def]
+    require_role(*members.MANAGERS)
+    return _act(
+        lambda: members.remove(tenant_db(), g.workspace, g.membership, membership_id),
+        "Member removed.",
+    )
+
+
+def _act(operation, success: str):  # type: ignore[no-untyped-def]
+    try:
+        operation()
+    except NotFound:
+        abort(404)
+    except PermissionDenied as exc:
+        abort(403, description=exc.message)
+    except (Conflict, ValidationFailed) as exc:
+        flash(exc.message if isinstance(exc, Conflict) else _first(exc), "error")
+        return redirect(url_for("settings.members"))
+    flash(success, "success")
+    return redirect(url_for("settings.members"))
+
+
+def _first(exc: ValidationFailed) -> str:
+    return next((m for msgs in exc.errors.values() for m in msgs), exc.message)
