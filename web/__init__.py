@@ -70,10 +70,4 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals.update(current_user=current_user, workspace_nav=workspace_nav)
     app.register_error_handler(HTTPException, _handle_http_error)
     for name in BLUEPRINT_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:  # TODO(lead): remove once every view module exists
-            if exc.name != name:
-                raise
-            continue
-        app.register_blueprint(module.bp)
+        app.register_blueprint(importlib.import_module(name).bp)

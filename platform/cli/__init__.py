@@ -36,13 +36,7 @@ def main(ctx: click.Context) -> None:
 
 def _register() -> None:
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        module.register(main)
+        importlib.import_module(name).register(main)
 
 
 _register()

@@ -96,21 +96,9 @@ def _validate_create(
     from rapport.platform.db import db
     from rapport.platform.identity import services as identity
     from rapport.platform.identity.passwords import password_problems
-    from rapport.platform.tenancy.provisioning import slug_available
-    from rapport.platform.tenancy.slugs import SlugError, validate_slug
 
     errors: dict[str, list[str]] = {}
-    if not name:
-        errors.setdefault("name", []).append("Enter the company's name.")
-    elif len(name) > 200:
-        errors.setdefault("name", []).append("Use at most 200 characters.")
-    try:
-        validate_slug(slug)
-    except SlugError as exc:
-        errors.setdefault("slug", []).append(str(exc))
-    else:
-        if not slug_available(db.session, slug):
-            errors.setdefault("slug", []).append("That workspace address is taken; choose another.")
+    identity.validate_workspace(errors, name, slug, name_field="name")
     email, existing = "", False
     try:
         email = identity.normalize_email(owner_email)

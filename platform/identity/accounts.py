@@ -19,7 +19,7 @@ from rapport.platform.identity.services import (
     mark_verified,
     normalize_email,
 )
-from rapport.platform.identity.throttle import login_throttle
+from rapport.platform.identity.throttle import login_throttle, reset_request_allowed
 
 BAD_CREDENTIALS = "Incorrect email or password."
 
@@ -76,12 +76,14 @@ def verify_email(token: str) -> User:
     return user
 
 
-def request_password_reset(email: str) -> None:
+def request_password_reset(email: str, ip: str | None = None) -> None:
     """Email a reset link if an account has this address; say nothing either way."""
     try:
         email = normalize_email(email)
     except ValueError as exc:
         raise ValidationFailed({"email": [str(exc)]}) from None
+    if not reset_request_allowed(email, ip):
+        return
     user = find_user(db.session, email)
     if user is None or user.disabled_at is not None:
         return

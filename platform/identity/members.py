@@ -19,7 +19,7 @@ from rapport.platform.errors import Conflict, NotFound, PermissionDenied, Valida
 from rapport.platform.identity import emails, tokens
 from rapport.platform.identity.models import ROLES, Invitation, Membership, User
 from rapport.platform.identity.passwords import hash_password, password_problems
-from rapport.platform.identity.services import find_user, mark_verified, normalize_email
+from rapport.platform.identity.services import find_user, mark_verified, membership, normalize_email
 from rapport.platform.ids import new_id
 from rapport.platform.tenancy.models import Tenant, TenantRef
 
@@ -99,7 +99,7 @@ def invite(
         raise ValidationFailed(errors)
     _require_manager(actor, role)
     existing = find_user(db.session, email)
-    if existing is not None and _membership(tenant.id, existing.id) is not None:
+    if existing is not None and membership(existing.id, tenant.id) is not None:
         raise ValidationFailed({"email": [f"{email} is already a member of this workspace."]})
     # Inviting the same address again replaces the earlier link (e.g. to change the role).
     db.session.execute(
@@ -227,16 +227,6 @@ def register_invited(invitation: Invitation, name: str, password: str) -> User:
         note="from an invitation",
     )
     return user
-
-
-def _membership(tenant_id: uuid.UUID, user_id: uuid.UUID) -> Membership | None:
-    return db.session.scalars(
-        select(Membership).where(
-            Membership.tenant_id == tenant_id,
-            Membership.user_id == user_id,
-            Membership.active.is_(True),
-        )
-    ).first()
 
 
 def _target(tenant: TenantRef, membership_id: uuid.UUID) -> Membership:

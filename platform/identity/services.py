@@ -46,11 +46,14 @@ def find_user(session: Session, email: str) -> User | None:
     return session.scalars(select(User).where(User.email == email.lower())).first()
 
 
-def _validate_workspace(errors: dict[str, list[str]], company_name: str, slug: str) -> None:
+def validate_workspace(
+    errors: dict[str, list[str]], company_name: str, slug: str, *, name_field: str = "company_name"
+) -> None:
+    """Add what is wrong with a new workspace's name and address to ``errors``."""
     if not company_name.strip():
-        errors.setdefault("company_name", []).append("Enter your company's name.")
+        errors.setdefault(name_field, []).append("Enter your company's name.")
     elif len(company_name.strip()) > 200:
-        errors.setdefault("company_name", []).append("Use at most 200 characters.")
+        errors.setdefault(name_field, []).append("Use at most 200 characters.")
     try:
         validate_slug(slug)
     except SlugError as exc:
@@ -66,7 +69,7 @@ def sign_up(
     """Create a workspace and its owner account from the public sign-up form."""
     errors: dict[str, list[str]] = {}
     company_name, slug, owner_name = company_name.strip(), slug.strip().lower(), owner_name.strip()
-    _validate_workspace(errors, company_name, slug)
+    validate_workspace(errors, company_name, slug)
     if not owner_name:
         errors.setdefault("name", []).append("Enter your name.")
     try:
@@ -86,6 +89,21 @@ def sign_up(
         company_name=company_name, slug=slug, owner_email=email, owner_name=owner_name,
         owner_password=password, locale=locale,
     )  # fmt: skip
+
+
+def add_workspace(user: User, *, company_name: str, slug: str) -> WorkspaceCreated:
+    """Create another workspace owned by a signed-in user."""
+    errors: dict[str, list[str]] = {}
+    company_name, slug = company_name.strip(), slug.strip().lower()
+    validate_workspace(errors, company_name, slug)
+    if errors:
+        raise ValidationFailed(errors)
+    return create_workspace(
+        company_name=company_name,
+        slug=slug,
+        owner_email=user.email,
+        actor=Actor("user", str(user.id), user.email),
+    )
 
 
 def create_workspace(

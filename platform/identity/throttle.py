@@ -151,6 +151,33 @@ class LoginThrottle:
         self.store.clear(_email_key(email))
 
 
+# Password-reset requests: an address may ask a few times an hour; past that the answer stays the
+# same ("if an account exists, we sent a link") but no more mail goes out, so the form cannot be
+# used to flood someone's inbox. A client address asking for many addresses is refused outright.
+RESET_PER_EMAIL = 3
+RESET_PER_IP = 20
+RESET_WINDOW = 3600
+
+
+def reset_request_allowed(email: str, ip: str | None) -> bool:
+    """Count a reset request: Throttled for a flooding client, False past the email's share."""
+    store = login_throttle().store
+    ip_key, email_key = "reset-" + _ip_key(ip), "reset-" + _email_key(email)
+    requests, remaining = store.count(ip_key)
+    if requests >= RESET_PER_IP:
+        minutes = max(1, math.ceil(remaining / 60))
+        raise Throttled(
+            f"Too many reset requests from your network. Try again in {minutes} minutes.",
+            retry_after=remaining,
+        )
+    store.hit(ip_key, RESET_WINDOW)
+    sent, _remaining = store.count(email_key)
+    if sent >= RESET_PER_EMAIL:
+        return False
+    store.hit(email_key, RESET_WINDOW)
+    return True
+
+
 def init_app(app: Flask) -> None:
     settings = app.config["RAPPORT"]
     store: CounterStore

@@ -64,6 +64,7 @@ RESERVED = frozenset(
         "verify",
         "webhook",
         "webhooks",
+        "workspaces",
         "www",
     ]
 )

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from rapport.platform.audit.models import AuditEntry
 from rapport.platform.errors import NotFound
 from rapport.tenants.companies.models import Company
-from rapport.tenants.companies.paging import DEFAULT_LIMIT, Page, SortOption, keyset_page
+from rapport.tenants.paging import DEFAULT_LIMIT, Page, SortOption, keyset_page
 from rapport.tenants.companies.queries import record_history
 from rapport.tenants.companies.schemas import plain_text
 from rapport.tenants.contacts.models import Contact

@@ -120,3 +120,33 @@ def test_without_smtp_mail_goes_to_the_development_mailbox(app, client, auth) ->
     assert email in listing
     shown = client.get(f"/dev/mailbox/{stored[0].id}").get_data(as_text=True)
     assert "/verify/" in shown
+
+
+def test_reset_requests_cannot_flood_an_inbox(app, auth, new_tenant, smtp) -> None:  # type: ignore[no-untyped-def]
+    """Past a few requests an hour the answer stays the same but no more mail goes out."""
+    from rapport.platform.identity.throttle import RESET_PER_EMAIL
+
+    tenant = new_tenant("Flooded")
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = "198.51.100.7"
+    auth = type(auth)(client)
+    for _ in range(RESET_PER_EMAIL + 2):
+        answer = auth.post("/reset", {"email": tenant.owner_email})
+        assert answer.status_code == 200
+        assert "If an account exists for that email" in answer.get_data(as_text=True)
+    assert len(smtp.to(tenant.owner_email)) == RESET_PER_EMAIL
+
+
+def test_a_client_asking_for_many_addresses_is_slowed_down(app, auth, smtp) -> None:  # type: ignore[no-untyped-def]
+    from rapport.platform.identity.throttle import RESET_PER_IP
+
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = f"203.0.113.{secrets.randbelow(250) + 1}"
+    auth = type(auth)(client)
+    for i in range(RESET_PER_IP):
+        probe = f"probe{i}-{secrets.token_hex(2)}@example.com"
+        assert auth.post("/reset", {"email": probe}).status_code == 200
+    refused = auth.post("/reset", {"email": "one-more@example.com"})
+    assert refused.status_code == 429
+    assert "Too many reset requests" in refused.get_data(as_text=True)
+    assert int(refused.headers["Retry-After"]) > 0

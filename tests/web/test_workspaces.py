@@ -63,3 +63,34 @@ def test_settings_index_links_to_members(client, auth, tenant_a) -> None:  # typ
     auth.login_as(tenant_a)
     page = client.get(f"/{tenant_a.slug}/settings/").get_data(as_text=True)
     assert f'href="/{tenant_a.slug}/settings/members"' in page
+
+
+def test_signed_in_user_creates_another_workspace(app, client, auth, new_tenant) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import func, select
+
+    from rapport.platform.db import db
+    from rapport.platform.tenancy.models import Tenant
+
+    owner = new_tenant("Mother Co")
+    auth.login_as(owner)
+    with app.app_context():
+        before = db.session.scalar(select(func.count()).select_from(Tenant))
+    taken = auth.post("/workspaces/new", {"company_name": "Daughter Co", "slug": owner.slug})
+    assert taken.status_code == 422
+    assert "That workspace address is taken" in taken.get_data(as_text=True)
+    assert 'value="Daughter Co"' in taken.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Tenant)) == before
+
+    slug = f"daughter-{secrets.token_hex(3)}"
+    created = auth.post("/workspaces/new", {"company_name": "Daughter Co", "slug": slug})
+    assert created.status_code == 302 and created.headers["Location"] == f"/{slug}/"
+    page = client.get(f"/{slug}/").get_data(as_text=True)
+    assert "Daughter Co" in page
+    assert f'href="/{owner.slug}/"' in page  # both workspaces, one account
+    assert client.get(f"/{owner.slug}/").status_code == 200
+
+
+def test_creating_a_workspace_needs_a_signed_in_user(client) -> None:  # type: ignore[no-untyped-def]
+    response = client.get("/workspaces/new")
+    assert response.status_code == 302 and response.headers["Location"].startswith("/login")

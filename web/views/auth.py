@@ -161,9 +161,14 @@ def reset_request():  # type: ignore[no-untyped-def]
     if request.method == "GET":
         return render_template("auth/reset_request.html", email="", errors={})
     try:
-        accounts.request_password_reset(email)
+        accounts.request_password_reset(email, request.remote_addr)
     except ValidationFailed as exc:
         return render_template("auth/reset_request.html", email=email, errors=exc.errors), 422
+    except Throttled as exc:
+        page = render_template(
+            "auth/reset_request.html", email=email, errors={"_form": [exc.message]}
+        )
+        return page, 429, {"Retry-After": str(exc.retry_after)}
     return render_template("auth/message.html", title="Check your email", message=RESET_SENT)
 
 
