@@ -24,6 +24,9 @@
       .replace(/-+$/g, "");
 
   const show = (message, ok) => {
+    // The live answer replaces the server's message for the address, so it is never said twice.
+    const served = document.getElementById("e-slug");
+    if (served) served.remove();
     status.textContent = message;
     status.className = ok ? "help ok" : "error";
   };
@@ -63,5 +66,6 @@
     edited = slug.value !== "";
     later();
   });
-  if (slug.value) check();
+  // A page the server sent back with its own message for the address needs no second opinion.
+  if (slug.value && !document.getElementById("e-slug")) check();
 })();
