@@ -11,9 +11,9 @@ from sqlalchemy.orm import Session
 from rapport.platform.audit.models import AuditEntry
 from rapport.platform.errors import NotFound
 from rapport.tenants.companies.models import Company
-from rapport.tenants.paging import DEFAULT_LIMIT, Page, SortOption, keyset_page
 from rapport.tenants.companies.schemas import plain_text
 from rapport.tenants.contacts.models import Contact
+from rapport.tenants.paging import DEFAULT_LIMIT, Page, SortOption, keyset_page
 
 SORTS = ("name", "created", "updated")
 DEFAULT_SORT = "name"
