@@ -49,6 +49,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     import rapport.web as web
 
     web.init_app(app)
+    import rapport.api as api
+
+    api.init_app(app)  # after the browser: the API's error handler wraps the browser's
     _init_request_ids(app)
     if settings.proxy_hops:
         from werkzeug.middleware.proxy_fix import ProxyFix

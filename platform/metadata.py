@@ -14,6 +14,7 @@ CONTROL_MODELS = (
     "rapport.platform.identity.sessions",
     "rapport.platform.audit.models",
     "rapport.platform.jobs.models",
+    "rapport.platform.apikeys.models",
 )
 
 TENANT_MODELS = (
@@ -21,6 +22,8 @@ TENANT_MODELS = (
     "rapport.platform.jobs.models",
     "rapport.tenants.companies.models",
     "rapport.tenants.contacts.models",
+    "rapport.tenants.pipelines.models",
+    "rapport.tenants.deals.models",
 )
 
 

@@ -42,6 +42,9 @@ class Settings:
     login_attempts_per_window: int = 5
     login_window_seconds: int = 300
     run_jobs_inline: bool = False
+    # REST API requests per minute, per key and per tenant (until plans set them).
+    api_rate_per_minute: int = 600
+    api_tenant_rate_per_minute: int = 1200
     # How many reverse proxies (the TLS proxy, a load balancer) stand in front of the app and set
     # X-Forwarded-For/-Proto/-Host; 0 trusts none of those headers.
     proxy_hops: int = 0

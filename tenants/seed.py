@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 from rapport.platform.audit import chain as audit
 from rapport.platform.audit.context import Actor
 from rapport.platform.tenancy.models import TenantRef
+from rapport.tenants.pipelines.services import create_default_pipeline
 
 
 def seed_defaults(session: Session, tenant: TenantRef, actor: Actor | None = None) -> None:
@@ -14,3 +15,5 @@ def seed_defaults(session: Session, tenant: TenantRef, actor: Actor | None = Non
     audit.record(
         session, "tenant.created", "tenant", tenant.id, {"name": [None, tenant.name]}, actor=actor
     )
+    # Existing tenants got the same pipeline from tenant migration t0003's data step.
+    create_default_pipeline(session)

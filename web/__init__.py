@@ -14,7 +14,10 @@ BLUEPRINT_MODULES = (
     "rapport.web.views.workspace",
     "rapport.web.views.companies",
     "rapport.web.views.contacts",
+    "rapport.web.views.deals",
+    "rapport.web.views.pipelines",
     "rapport.web.views.settings",
+    "rapport.web.views.api_keys",
     "rapport.web.views.audit",
 )
 
@@ -23,6 +26,7 @@ WORKSPACE_NAV = (
     ("Home", "workspace.home"),
     ("Companies", "companies.index"),
     ("Contacts", "contacts.index"),
+    ("Deals", "deals.index"),
     ("Members", "settings.members"),
     ("Audit log", "audit.index"),
 )

@@ -15,6 +15,7 @@ COMMAND_MODULES = (
     "rapport.platform.cli.migrate",
     "rapport.platform.cli.audit",
     "rapport.platform.cli.worker",
+    "rapport.platform.cli.apikeys",
 )
 
 

@@ -24,6 +24,16 @@ SECTIONS = (
         "Who works in this workspace; invite colleagues and set their roles.",
     ),
     (
+        "API keys",
+        "api_keys.index",
+        "Keys for integrations to use the REST API; created, revoked and last used.",
+    ),
+    (
+        "Pipelines",
+        "pipelines.index",
+        "The stages deals move through, with their probabilities.",
+    ),
+    (
         "Audit log",
         "settings.audit",
         "Every security-relevant action and record change, hash-chained.",

@@ -1,0 +1,105 @@
+"""Companies over REST: list, read, create, change, delete, through the web's services."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import marshmallow as ma
+from flask.views import MethodView
+from sqlalchemy.orm import Session
+
+from rapport.api import errors
+from rapport.api.auth import api_blueprint
+from rapport.api.records import ListArgs, check_if_match, etag_header, page_body, page_schema
+from rapport.platform.errors import NotFound
+from rapport.platform.tenancy.scope import tenant_db
+from rapport.tenants.companies import queries, services
+from rapport.tenants.companies.models import Company
+from rapport.tenants.companies.schemas import CompanySchema
+
+blp = api_blueprint(
+    "api_companies", __name__, url_prefix="/api/v1/companies", description="Companies (accounts)."
+)
+
+
+class CompanyRecordSchema(CompanySchema):
+    """A company as the API returns it."""
+
+    id = ma.fields.UUID(dump_only=True)
+    created_at = ma.fields.AwareDateTime(dump_only=True)
+    updated_at = ma.fields.AwareDateTime(dump_only=True)
+
+
+CompanyPageSchema = page_schema("CompanyPageSchema", CompanyRecordSchema)
+_BODY = {"required": True, "content": {"application/json": {"schema": CompanySchema}}}
+
+
+def document(spec: Any) -> None:
+    """Name the schemas in the OpenAPI document."""
+    spec.components.schema("CompanyInput", schema=CompanySchema)
+    spec.components.schema("Company", schema=CompanyRecordSchema)
+    spec.components.schema("CompanyPage", schema=CompanyPageSchema)
+
+
+def represent(company: Company) -> dict[str, Any]:
+    return CompanyRecordSchema().dump(company)
+
+
+def _locked(session: Session, company_id: uuid.UUID) -> Company:
+    # Held until the commit, so the If-Match check and the write see the same version.
+    company = session.get(Company, company_id, with_for_update=True)
+    if company is None:
+        raise NotFound("There is no such company.")
+    return company
+
+
+@blp.route("")
+class Companies(MethodView):
+    @blp.arguments(ListArgs, location="query")
+    @blp.response(200, CompanyPageSchema)
+    def get(self, args: dict[str, Any]):  # type: ignore[no-untyped-def]
+        """List companies"""
+        page, sort = queries.list_companies(
+            tenant_db(), q=args["q"], sort=args["sort"], cursor=args["cursor"], limit=args["limit"]
+        )
+        return page_body(page, sort, page.items)
+
+    @blp.doc(requestBody=_BODY)
+    @blp.response(201, CompanyRecordSchema)
+    @blp.alt_response(422, response="DEFAULT_ERROR")
+    def post(self):  # type: ignore[no-untyped-def]
+        """Create a company"""
+        company = services.create_company(tenant_db(), errors.json_body())
+        return company, etag_header(represent(company))
+
+
+@blp.route("/<uuid:company_id>")
+class CompanyById(MethodView):
+    @blp.response(200, CompanyRecordSchema)
+    @blp.alt_response(404, response="DEFAULT_ERROR")
+    def get(self, company_id: uuid.UUID):  # type: ignore[no-untyped-def]
+        """Read a company"""
+        company = queries.get_company(tenant_db(), company_id)
+        return company, etag_header(represent(company))
+
+    @blp.doc(requestBody=_BODY)
+    @blp.response(200, CompanyRecordSchema)
+    @blp.alt_response(404, response="DEFAULT_ERROR")
+    @blp.alt_response(412, response="DEFAULT_ERROR")
+    @blp.alt_response(422, response="DEFAULT_ERROR")
+    def patch(self, company_id: uuid.UUID):  # type: ignore[no-untyped-def]
+        """Change some fields of a company"""
+        session = tenant_db()
+        check_if_match(represent(_locked(session, company_id)))
+        company = services.update_company(session, company_id, errors.json_body(), partial=True)
+        return company, etag_header(represent(company))
+
+    @blp.response(204)
+    @blp.alt_response(404, response="DEFAULT_ERROR")
+    @blp.alt_response(412, response="DEFAULT_ERROR")
+    def delete(self, company_id: uuid.UUID):  # type: ignore[no-untyped-def]
+        """Delete a company (its contacts remain, without a company)"""
+        session = tenant_db()
+        check_if_match(represent(_locked(session, company_id)))
+        services.delete_company(session, company_id)

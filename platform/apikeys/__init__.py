@@ -1,0 +1,1 @@
+"""Per-tenant API keys: their format, storage (HMAC only), authentication, limits and usage."""

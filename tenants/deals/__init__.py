@@ -1,0 +1,1 @@
+"""Deals (opportunities): amounts moving through a pipeline's stages."""

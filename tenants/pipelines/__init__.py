@@ -1,0 +1,1 @@
+"""Pipelines: the ordered stages deals move through."""
