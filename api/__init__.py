@@ -17,6 +17,10 @@ PREFIX = "/api/"
 RESOURCE_MODULES = (
     "rapport.api.companies",
     "rapport.api.contacts",
+    "rapport.api.deals",
+    "rapport.api.pipelines",
+    "rapport.api.lookup",
+    "rapport.api.batch",
 )
 
 

@@ -11,6 +11,7 @@ from flask import g, request
 from flask_smorest import Blueprint
 
 from rapport.api import errors
+from rapport.billing import quotas
 from rapport.platform.apikeys import limits
 from rapport.platform.apikeys import services as apikeys
 from rapport.platform.apikeys.keyformat import LOOKS_LIKE_KEY
@@ -45,6 +46,10 @@ def authenticate_request() -> None:
     g.api_key = key
     set_request_tenant(tenant)
     set_actor(Actor("api_key", str(key.id), key.name))
+    # Before counting: a call refused for its quota (or a suspended workspace) is not counted.
+    refusal = quotas.api_refusal(tenant.id)
+    if refusal is not None:
+        raise refusal  # a domain error: the blueprint answers it in the API's error shape
     decision = limits.check(key.id, tenant.id)
     g.rate_limit = decision
     if not decision.allowed:

@@ -6,6 +6,7 @@ import uuid
 from typing import Any
 
 import marshmallow as ma
+from flask import request
 from flask.views import MethodView
 from sqlalchemy.orm import Session
 
@@ -27,12 +28,24 @@ class CompanyRecordSchema(CompanySchema):
     """A company as the API returns it."""
 
     id = ma.fields.UUID(dump_only=True)
+    custom = ma.fields.Dict(
+        dump_default=dict, metadata={"description": "Custom fields (see this schema's properties)."}
+    )
     created_at = ma.fields.AwareDateTime(dump_only=True)
     updated_at = ma.fields.AwareDateTime(dump_only=True)
 
 
 CompanyPageSchema = page_schema("CompanyPageSchema", CompanyRecordSchema)
 _BODY = {"required": True, "content": {"application/json": {"schema": CompanySchema}}}
+
+
+def custom_filters() -> dict[str, str]:
+    """``custom.<api_name>=value`` query arguments: filters on filterable custom fields."""
+    return {
+        key.removeprefix("custom."): value
+        for key, value in request.args.items()
+        if key.startswith("custom.")
+    }
 
 
 def document(spec: Any) -> None:
@@ -61,7 +74,12 @@ class Companies(MethodView):
     def get(self, args: dict[str, Any]):  # type: ignore[no-untyped-def]
         """List companies"""
         page, sort = queries.list_companies(
-            tenant_db(), q=args["q"], sort=args["sort"], cursor=args["cursor"], limit=args["limit"]
+            tenant_db(),
+            q=args["q"],
+            sort=args["sort"],
+            cursor=args["cursor"],
+            limit=args["limit"],
+            custom=custom_filters(),
         )
         return page_body(page, sort, page.items)
 

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from rapport.api import errors
 from rapport.api.auth import api_blueprint
+from rapport.api.companies import custom_filters
 from rapport.api.records import ListArgs, check_if_match, etag_header, page_body, page_schema
 from rapport.platform.errors import NotFound
 from rapport.platform.tenancy.scope import tenant_db
@@ -27,6 +28,9 @@ class ContactRecordSchema(ContactSchema):
     """A contact as the API returns it."""
 
     id = ma.fields.UUID(dump_only=True)
+    custom = ma.fields.Dict(
+        dump_default=dict, metadata={"description": "Custom fields (see this schema's properties)."}
+    )
     created_at = ma.fields.AwareDateTime(dump_only=True)
     updated_at = ma.fields.AwareDateTime(dump_only=True)
 
@@ -68,6 +72,7 @@ class Contacts(MethodView):
         """List contacts"""
         page, sort = queries.list_contacts(
             tenant_db(),
+            custom=custom_filters(),
             q=args["q"],
             sort=args["sort"],
             cursor=args["cursor"],

@@ -15,11 +15,19 @@ from flask import current_app, jsonify
 
 from rapport.api.auth import api_blueprint
 from rapport.platform.tenancy.models import TenantRef
-from rapport.platform.tenancy.scope import current_tenant
+from rapport.platform.tenancy.scope import current_tenant, tenant_db
 
 Document = dict[str, Any]
+
+
+def _custom_fields(document: Document, _tenant: TenantRef) -> None:
+    from rapport.tenants.fields.openapi import describe
+
+    describe(document, tenant_db())
+
+
 #: Called in order with (document, tenant); each may change the document in place.
-DOCUMENT_HOOKS: list[Callable[[Document, TenantRef], None]] = []
+DOCUMENT_HOOKS: list[Callable[[Document, TenantRef], None]] = [_custom_fields]
 BLUEPRINT_PREFIX = "api_"
 
 blp = api_blueprint("api_meta", __name__, url_prefix="/api/v1")

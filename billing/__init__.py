@@ -1,4 +1,77 @@
-"""Plans, subscriptions, usage metering, quotas and the Stripe gateway.
+"""Plans, subscriptions, usage metering, quotas and (later) the Stripe gateway.
 
-Nothing is built here yet: the subscription billing issue fills this package.
+``plans`` (the catalog in code), ``models`` (subscriptions and hourly usage, control plane),
+``services`` (trial, plan and state changes), ``access`` (state → full / read-only / none, enforced
+at the tenant session's flush), ``metering`` (the hourly totals job), ``quotas`` (soft and hard
+limits). :func:`init_app` wires them into an application.
 """
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    """Enforce read-only workspaces on every flush and show billing state in the browser."""
+    from flask import g, render_template, request
+
+    from rapport.billing import access
+    from rapport.platform.tenancy.scope import add_flush_guard
+
+    add_flush_guard(app, access.flush_guard)
+
+    def _read_only_page(exc: access.WorkspaceReadOnly):  # type: ignore[no-untyped-def]
+        title = "Read-only workspace"
+        page = render_template("errors/error.html", code=402, title=title, message=exc.message)
+        return page, 402
+
+    app.register_error_handler(access.WorkspaceReadOnly, _read_only_page)
+
+    @app.before_request
+    def _refuse_suspended():  # type: ignore[no-untyped-def]
+        # Runs after the workspace blueprint resolved ``g.workspace`` from the path, before its
+        # membership check: answer only members, so outsiders learn nothing about the workspace.
+        workspace = g.get("workspace")
+        if workspace is None or request.path.startswith("/api/"):
+            return None
+        state = access.access_for(workspace.id)
+        if state.readable or not _is_member(workspace.id):
+            return None
+        page = render_template(
+            "errors/error.html", code=403, title="Suspended", message=state.message
+        )
+        return page, 403
+
+    app.jinja_env.globals["billing_banner"] = banner_lines
+    from rapport.web.views.billing import webhook_bp
+
+    app.register_blueprint(webhook_bp)
+
+
+def _is_member(tenant_id: Any) -> bool:
+    from rapport.platform.identity.services import membership
+    from rapport.web.auth import current_user
+
+    user = current_user()
+    return user is not None and membership(user.id, tenant_id) is not None
+
+
+def banner_lines() -> list[dict[str, Any]]:
+    """What the workspace banner says: trial days, grace, read-only, quota warnings."""
+    from flask import g
+
+    from rapport.billing import access, quotas
+
+    workspace = g.get("workspace")
+    if workspace is None:
+        return []
+    state = access.access_for(workspace.id)
+    lines: list[dict[str, Any]] = []
+    if state.banner:
+        kind = "info" if state.writable else "error"
+        lines.append({"kind": kind, "text": state.banner, "upgrade": state.upgrade})
+    for text in quotas.warnings(workspace.id):
+        lines.append({"kind": "warning", "text": text, "upgrade": True})
+    return lines

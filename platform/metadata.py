@@ -15,6 +15,7 @@ CONTROL_MODELS = (
     "rapport.platform.audit.models",
     "rapport.platform.jobs.models",
     "rapport.platform.apikeys.models",
+    "rapport.billing.models",
 )
 
 TENANT_MODELS = (
@@ -24,6 +25,7 @@ TENANT_MODELS = (
     "rapport.tenants.contacts.models",
     "rapport.tenants.pipelines.models",
     "rapport.tenants.deals.models",
+    "rapport.tenants.fields.models",
 )
 
 

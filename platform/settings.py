@@ -45,6 +45,11 @@ class Settings:
     # REST API requests per minute, per key and per tenant (until plans set them).
     api_rate_per_minute: int = 600
     api_tenant_rate_per_minute: int = 1200
+    # Billing: days of full access after a failed payment; Stripe stays off while the key is empty.
+    billing_grace_days: int = 7
+    stripe_api_key: str = ""
+    stripe_api_base: str = ""  # another Stripe API address (a test double); empty: Stripe's own
+    stripe_webhook_secret: str = ""
     # How many reverse proxies (the TLS proxy, a load balancer) stand in front of the app and set
     # X-Forwarded-For/-Proto/-Host; 0 trusts none of those headers.
     proxy_hops: int = 0

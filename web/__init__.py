@@ -16,9 +16,11 @@ BLUEPRINT_MODULES = (
     "rapport.web.views.contacts",
     "rapport.web.views.deals",
     "rapport.web.views.pipelines",
+    "rapport.web.views.fields",
     "rapport.web.views.settings",
     "rapport.web.views.api_keys",
     "rapport.web.views.audit",
+    "rapport.web.views.billing",
 )
 
 # The workspace menu: (label, endpoint); entries whose view is not registered are left out.
@@ -66,12 +68,17 @@ def _handle_http_error(exc: HTTPException):  # type: ignore[no-untyped-def]
 
 def init_app(app: Flask) -> None:
     from rapport.platform.identity import sessions
+    from rapport.tenants.fields import services as custom_fields
     from rapport.web import security
     from rapport.web.auth import current_user
 
     sessions.init_app(app)
     security.init_app(app)
+    custom_fields.init_app(app)
     app.jinja_env.globals.update(current_user=current_user, workspace_nav=workspace_nav)
     app.register_error_handler(HTTPException, _handle_http_error)
+    import rapport.billing as billing
+
+    billing.init_app(app)
     for name in BLUEPRINT_MODULES:
         app.register_blueprint(importlib.import_module(name).bp)

@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "rapport.platform.cli.audit",
     "rapport.platform.cli.worker",
     "rapport.platform.cli.apikeys",
+    "rapport.platform.cli.billing",
 )
 
 

@@ -140,6 +140,10 @@ def create_workspace(
             )
             session.flush()
         session.add(Membership(user_id=user_id, tenant_id=tenant.id, role="owner"))
+        # Every workspace starts with a subscription: a trial, without a card.
+        from rapport.billing.services import start_trial
+
+        start_trial(session, tenant.id, plan)
         audit.record_platform(
             session, "tenant.created", "tenant", tenant.id,
             {"slug": [None, tenant.slug], "owner": [None, owner_email]},

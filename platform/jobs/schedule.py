@@ -40,6 +40,7 @@ def declared() -> Schedule:
     return Schedule(
         [
             Periodic("outbox-sweep", 60, "rapport.platform.jobs.sweeper.sweep_outbox"),
+            Periodic("usage-flush", 300, "rapport.billing.metering.flush_usage"),
         ]
     )
 

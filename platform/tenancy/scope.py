@@ -7,7 +7,7 @@ There is no default tenant: code that touches a tenant table outside a scope fai
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -56,6 +56,25 @@ def _switch_tenant(session: Session, _transaction, connection) -> None:  # type:
 
 
 event.listen(TenantSession, "after_begin", _switch_tenant)
+
+FLUSH_GUARDS = "rapport.flush_guards"
+
+
+def add_flush_guard(app: Flask, guard: Callable[[Session], None]) -> None:
+    """Run ``guard(session)`` before a tenant session flushes changes; it raises to refuse them."""
+    app.extensions.setdefault(FLUSH_GUARDS, []).append(guard)
+
+
+def _guard_flush(session: Session, _context, _instances) -> None:  # type: ignore[no-untyped-def]
+    # Guards are registered by higher layers (billing's read-only state) that platform must not
+    # import; refusing here covers every write path, since every write ends in a flush.
+    if not (session.new or session.dirty or session.deleted) or not has_app_context():
+        return
+    for guard in current_app.extensions.get(FLUSH_GUARDS, ()):
+        guard(session)
+
+
+event.listen(TenantSession, "before_flush", _guard_flush)
 
 
 class Tenancy:

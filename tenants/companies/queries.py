@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import ColumnElement, String, func, or_, select
@@ -13,6 +14,7 @@ from rapport.platform.errors import NotFound
 from rapport.tenants.companies.models import Company
 from rapport.tenants.companies.schemas import plain_text
 from rapport.tenants.contacts.models import Contact
+from rapport.tenants.fields.filters import filter_clause
 from rapport.tenants.paging import DEFAULT_LIMIT, Page, SortOption, keyset_page
 
 SORTS = ("name", "created", "updated")
@@ -42,11 +44,15 @@ def list_companies(
     q: str | None = None,
     sort: str | None = None,
     cursor: str | None = None,
+    custom: Mapping[str, str] | None = None,
     limit: int = DEFAULT_LIMIT,
 ) -> tuple[Page[Company], SortOption]:
     """One page of companies; ``page.extras`` maps each company id to its number of contacts."""
     order = SortOption.parse(sort, SORTS, DEFAULT_SORT)
     stmt = select(Company)
+    for api_name, value in (custom or {}).items():
+        # Filterable custom fields: an expression index in the tenant's schema serves this.
+        stmt = stmt.where(filter_clause(session, "companies", api_name, value))
     q = plain_text(q or "").strip()
     if q:
         stmt = stmt.where(search_filter(q))

@@ -17,19 +17,23 @@ from rapport.tenants.companies.models import Company
 from rapport.tenants.companies.queries import get_company
 from rapport.tenants.companies.schemas import COMPANY_FIELDS, CompanySchema, load
 from rapport.tenants.contacts.models import Contact
+from rapport.tenants.fields import services as custom_fields
 
 
 def snapshot(company: Company) -> dict[str, Any]:
     """The audited fields of a company, as a plain dict."""
-    return {name: getattr(company, name) for name in COMPANY_FIELDS}
+    values = {name: getattr(company, name) for name in COMPANY_FIELDS}
+    return {**values, **custom_fields.custom_snapshot(company.custom)}
 
 
 def create_company(session: Session, data: Mapping[str, Any]) -> Company:
     """Create a company from input; raise ValidationFailed naming the bad fields."""
-    values = load(CompanySchema(), dict(data))
-    company = Company(**values, custom={})
+    values, custom = custom_fields.load_with_custom(
+        session, "companies", lambda rest: load(CompanySchema(), rest), data
+    )
+    company = Company(**values, custom=custom or {})
     session.add(company)
-    session.flush()
+    custom_fields.flush_unique(session, "companies", company)
     audit.record(
         session, "company.created", "company", company.id, audit.diff({}, snapshot(company))
     )
@@ -41,14 +45,23 @@ def update_company(
 ) -> Company:
     """Change a company; one audit entry with the changed fields, none if nothing changed."""
     company = get_company(session, company_id)
-    values = load(CompanySchema(), dict(data), partial=partial)
+    values, custom = custom_fields.load_with_custom(
+        session,
+        "companies",
+        lambda rest: load(CompanySchema(), rest, partial=partial),
+        data,
+        existing=dict(company.custom or {}),
+        partial=partial,
+    )
     before = snapshot(company)
     for name, value in values.items():
         if before[name] != value:
             setattr(company, name, value)
+    if custom is not None and custom != (company.custom or {}):
+        company.custom = custom
     changes = audit.diff(before, snapshot(company))
     if changes:
-        session.flush()
+        custom_fields.flush_unique(session, "companies", company)
         audit.record(session, "company.updated", "company", company.id, changes)
     return company
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import ColumnElement, String, func, or_, select
@@ -14,6 +15,7 @@ from rapport.tenants.companies.models import Company
 from rapport.tenants.companies.queries import record_history
 from rapport.tenants.companies.schemas import plain_text
 from rapport.tenants.contacts.models import Contact
+from rapport.tenants.fields.filters import filter_clause
 from rapport.tenants.paging import DEFAULT_LIMIT, Page, SortOption, keyset_page
 
 SORTS = ("name", "created", "updated")
@@ -49,11 +51,15 @@ def list_contacts(
     sort: str | None = None,
     cursor: str | None = None,
     company_id: uuid.UUID | None = None,
+    custom: Mapping[str, str] | None = None,
     limit: int = DEFAULT_LIMIT,
 ) -> tuple[Page[tuple[Contact, str | None]], SortOption]:
     """One page of (contact, company name) pairs."""
     order = SortOption.parse(sort, SORTS, DEFAULT_SORT)
     stmt = select(Contact, Company.name).outerjoin(Company, Company.id == Contact.company_id)
+    for api_name, value in (custom or {}).items():
+        # Filterable custom fields: an expression index in the tenant's schema serves this.
+        stmt = stmt.where(filter_clause(session, "contacts", api_name, value))
     q = plain_text(q or "").strip()
     if q:
         stmt = stmt.where(search_filter(q))

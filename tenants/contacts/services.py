@@ -18,30 +18,46 @@ from rapport.tenants.companies.schemas import load
 from rapport.tenants.contacts.models import Contact
 from rapport.tenants.contacts.queries import get_contact
 from rapport.tenants.contacts.schemas import CONTACT_FIELDS, ContactSchema
+from rapport.tenants.fields import services as custom_fields
 
 
 def snapshot(contact: Contact) -> dict[str, Any]:
     """The audited fields of a contact, as a plain dict."""
     # A blank first name is stored as "" (NOT NULL) but audited as absent, like other blanks.
-    return {name: getattr(contact, name) or None for name in CONTACT_FIELDS}
+    values = {name: getattr(contact, name) or None for name in CONTACT_FIELDS}
+    return {**values, **custom_fields.custom_snapshot(contact.custom)}
 
 
-def _load(session: Session, data: Mapping[str, Any], *, partial: bool = False) -> dict[str, Any]:
-    values = load(ContactSchema(), dict(data), partial=partial)
+def _load(
+    session: Session,
+    data: Mapping[str, Any],
+    *,
+    partial: bool = False,
+    existing: Mapping[str, Any] | None = None,
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    values, custom = custom_fields.load_with_custom(
+        session,
+        "contacts",
+        lambda rest: load(ContactSchema(), rest, partial=partial),
+        data,
+        existing=existing,
+        partial=partial,
+    )
     company_id = values.get("company_id")
     # The id must name a company of this tenant; the tenant's schema holds no other.
     if company_id is not None and session.get(Company, company_id) is None:
         raise ValidationFailed({"company_id": ["Choose a company from the list."]})
     if "first_name" in values and values["first_name"] is None:
         values["first_name"] = ""  # the column is NOT NULL; a blank first name is allowed
-    return values
+    return values, custom
 
 
 def create_contact(session: Session, data: Mapping[str, Any]) -> Contact:
     """Create a contact from input; raise ValidationFailed naming the bad fields."""
-    contact = Contact(**_load(session, data), custom={})
+    values, custom = _load(session, data)
+    contact = Contact(**values, custom=custom or {})
     session.add(contact)
-    session.flush()
+    custom_fields.flush_unique(session, "contacts", contact)
     audit.record(
         session, "contact.created", "contact", contact.id, audit.diff({}, snapshot(contact))
     )
@@ -53,14 +69,16 @@ def update_contact(
 ) -> Contact:
     """Change a contact; one audit entry with the changed fields, none if nothing changed."""
     contact = get_contact(session, contact_id)
-    values = _load(session, data, partial=partial)
+    values, custom = _load(session, data, partial=partial, existing=dict(contact.custom or {}))
     before = snapshot(contact)
     for name, value in values.items():
         if before[name] != value:
             setattr(contact, name, value)
+    if custom is not None and custom != (contact.custom or {}):
+        contact.custom = custom
     changes = audit.diff(before, snapshot(contact))
     if changes:
-        session.flush()
+        custom_fields.flush_unique(session, "contacts", contact)
         audit.record(session, "contact.updated", "contact", contact.id, changes)
     return contact
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -17,6 +18,7 @@ from rapport.tenants.companies.models import Company
 from rapport.tenants.companies.schemas import plain_text
 from rapport.tenants.contacts.models import Contact
 from rapport.tenants.deals.models import Deal, DealContact, DealStageChange
+from rapport.tenants.fields.filters import filter_clause
 from rapport.tenants.paging import DEFAULT_LIMIT, Page, SortOption, keyset_page
 from rapport.tenants.pipelines.models import Pipeline, Stage
 from rapport.tenants.pipelines.queries import pipeline_stages
@@ -101,11 +103,15 @@ def list_deals(
     status: str | None = None,
     sort: str | None = None,
     cursor: str | None = None,
+    custom: Mapping[str, str] | None = None,
     limit: int = DEFAULT_LIMIT,
 ) -> tuple[Page[Deal], SortOption]:
     """One page of deals; ``page.extras`` maps each deal id to (company name, stage name)."""
     order = SortOption.parse(sort, SORTS, DEFAULT_SORT)
     stmt = select(Deal)
+    for api_name, value in (custom or {}).items():
+        # Filterable custom fields: an expression index in the tenant's schema serves this.
+        stmt = stmt.where(filter_clause(session, "deals", api_name, value))
     q = plain_text(q or "").strip()
     if q:
         stmt = stmt.where(Deal.name.icontains(q, autoescape=True))

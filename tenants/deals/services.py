@@ -26,6 +26,7 @@ from rapport.tenants.deals.jobs import deal_stage_changed
 from rapport.tenants.deals.models import Deal, DealContact, DealStageChange
 from rapport.tenants.deals.queries import get_deal
 from rapport.tenants.deals.schemas import DEAL_FIELDS, DealContactSchema, DealSchema, MoveSchema
+from rapport.tenants.fields import services as custom_fields
 from rapport.tenants.pipelines.models import Pipeline, Stage
 from rapport.tenants.pipelines.queries import default_pipeline, pipeline_stages
 
@@ -35,7 +36,7 @@ def snapshot(deal: Deal) -> dict[str, Any]:
     values = {name: getattr(deal, name) for name in DEAL_FIELDS}
     if values["amount"] is not None:
         values["amount"] = f"{values['amount']:.2f}"
-    return values
+    return {**values, **custom_fields.custom_snapshot(deal.custom)}
 
 
 def _check_company(session: Session, values: dict[str, Any]) -> None:
@@ -95,7 +96,9 @@ def _record_change(
 
 def create_deal(session: Session, data: Mapping[str, Any]) -> Deal:
     """Create a deal in an open stage; raise ValidationFailed naming the bad fields."""
-    values = load(DealSchema(), dict(data))
+    values, custom = custom_fields.load_with_custom(
+        session, "deals", lambda rest: load(DealSchema(), rest), data
+    )
     _check_company(session, values)
     stage = _starting_stage(session, values)
     deal = Deal(
@@ -104,10 +107,10 @@ def create_deal(session: Session, data: Mapping[str, Any]) -> Deal:
         stage_id=stage.id,
         position=_end_of_column(session, stage.id),
         status="open",
-        custom={},
+        custom=custom or {},
     )
     session.add(deal)
-    session.flush()
+    custom_fields.flush_unique(session, "deals", deal)
     _record_change(session, deal, None, stage.id)
     session.flush()
     audit.record(
@@ -125,7 +128,14 @@ def update_deal(
 ) -> Deal:
     """Change a deal's fields (not its stage: see ``move_deal``); one audit entry, if any."""
     deal = get_deal(session, deal_id)
-    values = load(DealSchema(), dict(data), partial=partial)
+    values, custom = custom_fields.load_with_custom(
+        session,
+        "deals",
+        lambda rest: load(DealSchema(), rest, partial=partial),
+        data,
+        existing=dict(deal.custom or {}),
+        partial=partial,
+    )
     _check_company(session, values)
     for key in ("pipeline_id", "stage_id"):
         requested = values.pop(key, None)
@@ -135,9 +145,11 @@ def update_deal(
     for name, value in values.items():
         if getattr(deal, name) != value:
             setattr(deal, name, value)
+    if custom is not None and custom != (deal.custom or {}):
+        deal.custom = custom
     changes = audit.diff(before, snapshot(deal))
     if changes:
-        session.flush()
+        custom_fields.flush_unique(session, "deals", deal)
         audit.record(session, "deal.updated", "deal", deal.id, changes)
     return deal
 

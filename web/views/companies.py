@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from flask import abort, flash, redirect, render_template, request, url_for
 
@@ -10,6 +11,7 @@ from rapport.platform.errors import NotFound, ValidationFailed
 from rapport.platform.tenancy.scope import tenant_db
 from rapport.tenants.companies import queries, services
 from rapport.tenants.companies.schemas import COMPANY_FIELDS, countries
+from rapport.web.views.fields import custom_from_form
 from rapport.web.workspace import workspace_blueprint
 
 bp = workspace_blueprint("companies", __name__, "/companies")
@@ -20,9 +22,10 @@ LABELS = {
 }  # fmt: skip
 
 
-def _form_data() -> dict[str, str]:
+def _form_data() -> dict[str, Any]:
     """Only the fields of the form: anything else a browser sends is not ours to store."""
-    return {name: request.form.get(name, "") for name in COMPANY_FIELDS}
+    form: dict[str, Any] = {name: request.form.get(name, "") for name in COMPANY_FIELDS}
+    return {**form, "custom": custom_from_form("companies")}
 
 
 def _get(company_id: uuid.UUID):  # type: ignore[no-untyped-def]
@@ -40,9 +43,22 @@ def _form(template: str, status: int = 200, **context):  # type: ignore[no-untyp
 @bp.get("/")
 def index():  # type: ignore[no-untyped-def]
     q = request.args.get("q", "").strip()[:200]
-    page, sort = queries.list_companies(
-        tenant_db(), q=q, sort=request.args.get("sort"), cursor=request.args.get("cursor")
-    )
+    # custom.<api_name>=value narrows the list on a filterable custom field.
+    custom = {
+        k.removeprefix("custom."): v
+        for k, v in request.args.items()
+        if k.startswith("custom.") and v
+    }
+    try:
+        page, sort = queries.list_companies(
+            tenant_db(),
+            q=q,
+            sort=request.args.get("sort"),
+            cursor=request.args.get("cursor"),
+            custom=custom,
+        )
+    except ValidationFailed as exc:
+        abort(400, description=next(iter(exc.errors.values()))[0])
     return render_template("companies/index.html", page=page, sort=sort, q=q)
 
 
@@ -80,6 +96,7 @@ def detail(company_id: uuid.UUID):  # type: ignore[no-untyped-def]
 def edit(company_id: uuid.UUID):  # type: ignore[no-untyped-def]
     company = _get(company_id)
     form = {name: getattr(company, name) for name in COMPANY_FIELDS}
+    form["custom"] = company.custom
     return _form("companies/form.html", form=form, company=company)
 
 

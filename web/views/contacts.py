@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from flask import abort, flash, redirect, render_template, request, url_for
 
@@ -11,6 +12,7 @@ from rapport.platform.tenancy.scope import tenant_db
 from rapport.tenants.companies.queries import company_choices
 from rapport.tenants.contacts import queries, services
 from rapport.tenants.contacts.schemas import CONTACT_FIELDS
+from rapport.web.views.fields import custom_from_form
 from rapport.web.workspace import workspace_blueprint
 
 bp = workspace_blueprint("contacts", __name__, "/contacts")
@@ -21,9 +23,10 @@ LABELS = {
 }  # fmt: skip
 
 
-def _form_data() -> dict[str, str]:
+def _form_data() -> dict[str, Any]:
     """Only the fields of the form: anything else a browser sends is not ours to store."""
-    return {name: request.form.get(name, "") for name in CONTACT_FIELDS}
+    form: dict[str, Any] = {name: request.form.get(name, "") for name in CONTACT_FIELDS}
+    return {**form, "custom": custom_from_form("contacts")}
 
 
 def _get(contact_id: uuid.UUID):  # type: ignore[no-untyped-def]
@@ -88,6 +91,7 @@ def detail(contact_id: uuid.UUID):  # type: ignore[no-untyped-def]
 def edit(contact_id: uuid.UUID):  # type: ignore[no-untyped-def]
     contact = _get(contact_id)
     form = {name: getattr(contact, name) for name in CONTACT_FIELDS}
+    form["custom"] = contact.custom
     form["company_id"] = str(contact.company_id) if contact.company_id else ""
     return _form(form=form, contact=contact)
 

@@ -8,6 +8,7 @@ small "Move to…" form, which needs no JavaScript and works from the keyboard.
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from flask import abort, flash, g, jsonify, redirect, render_template, request, url_for
 
@@ -19,6 +20,7 @@ from rapport.tenants.companies.queries import company_choices
 from rapport.tenants.deals import queries, services
 from rapport.tenants.deals.schemas import DEAL_FIELDS
 from rapport.tenants.pipelines import queries as pipeline_queries
+from rapport.web.views.fields import custom_from_form
 from rapport.web.workspace import workspace_blueprint
 
 bp = workspace_blueprint("deals", __name__, "/deals")
@@ -47,9 +49,10 @@ def _owners() -> list[tuple[uuid.UUID, str]]:
     return [(user.id, user.name or user.email) for _m, user in members.members_of(g.workspace.id)]
 
 
-def _form_data() -> dict[str, str]:
+def _form_data() -> dict[str, Any]:
     """Only the fields of the form: anything else a browser sends is not ours to store."""
-    return {name: request.form.get(name, "") for name in (*DEAL_FIELDS, "stage_id")}
+    form: dict[str, Any] = {name: request.form.get(name, "") for name in (*DEAL_FIELDS, "stage_id")}
+    return {**form, "custom": custom_from_form("deals")}
 
 
 def _check_owner(form: dict[str, str]) -> None:
@@ -155,6 +158,7 @@ def detail(deal_id: uuid.UUID):  # type: ignore[no-untyped-def]
 def edit(deal_id: uuid.UUID):  # type: ignore[no-untyped-def]
     deal = _get(deal_id)
     form = {name: getattr(deal, name) for name in DEAL_FIELDS}
+    form["custom"] = deal.custom
     return _form("deals/form.html", form=form, deal=deal)
 
 
@@ -162,6 +166,7 @@ def edit(deal_id: uuid.UUID):  # type: ignore[no-untyped-def]
 def update(deal_id: uuid.UUID):  # type: ignore[no-untyped-def]
     deal = _get(deal_id)
     form = {name: request.form.get(name, "") for name in DEAL_FIELDS}
+    form["custom"] = custom_from_form("deals")
     try:
         _check_owner(form)
         services.update_deal(tenant_db(), deal.id, form)

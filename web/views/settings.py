@@ -29,6 +29,16 @@ SECTIONS = (
         "Keys for integrations to use the REST API; created, revoked and last used.",
     ),
     (
+        "Billing",
+        "billing.index",
+        "Plan, seats, trial and this period's usage against what the plan includes.",
+    ),
+    (
+        "Fields",
+        "fields.index",
+        "Custom fields of companies, contacts and deals: types, rules, options and order.",
+    ),
+    (
         "Pipelines",
         "pipelines.index",
         "The stages deals move through, with their probabilities.",

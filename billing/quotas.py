@@ -1,0 +1,152 @@
+"""Quotas: this period's usage against the plan, the soft limit (a warning) and the hard limit.
+
+A period's usage sums the hourly totals of the control plane; the last two hours come from the
+live counters as well (the periodic job may not have written them yet), whichever is larger.
+Stored records and storage are levels, not flows: their latest total counts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from rapport.billing import access as billing_access
+from rapport.billing.metering import floor_hour
+from rapport.billing.models import Subscription, UsageHour
+from rapport.billing.plans import METER_LABELS, METERS, SOFT_LIMIT, Plan, plan_or_trial
+from rapport.platform.apikeys import limits
+from rapport.platform.db import db, utcnow
+from rapport.platform.errors import DomainError
+
+LEVELS = frozenset({"records", "storage_mb"})
+
+
+@dataclass(frozen=True)
+class MeterUsage:
+    meter: str
+    label: str
+    used: int
+    included: int
+    hard_cap: int | None
+
+    @property
+    def ratio(self) -> float:
+        return self.used / self.included if self.included else 0.0
+
+    @property
+    def percent(self) -> int:
+        return min(100, round(self.ratio * 100))
+
+    @property
+    def warning(self) -> bool:
+        return self.included > 0 and self.ratio >= SOFT_LIMIT
+
+    @property
+    def exhausted(self) -> bool:
+        return self.hard_cap is not None and self.used >= self.hard_cap
+
+
+def period_usage(
+    session: Session, subscription: Subscription, now: dt.datetime | None = None
+) -> dict[str, int]:
+    """This period's usage per meter."""
+    now = now or utcnow()
+    start = floor_hour(subscription.current_period_start)
+    tenant_id = subscription.tenant_id
+    rows = session.execute(
+        select(UsageHour.meter, UsageHour.hour, UsageHour.quantity).where(
+            UsageHour.tenant_id == tenant_id, UsageHour.hour >= start
+        )
+    ).all()
+    usage = dict.fromkeys(METERS, 0)
+    per_hour: dict[tuple[str, dt.datetime], int] = {}
+    latest: dict[str, tuple[dt.datetime, int]] = {}
+    for meter, hour, quantity in rows:
+        if meter in LEVELS:
+            if meter not in latest or hour > latest[meter][0]:
+                latest[meter] = (hour, quantity)
+        else:
+            per_hour[(meter, hour)] = quantity
+    current = floor_hour(now)
+    for hour in (current - dt.timedelta(hours=1), current):
+        if hour >= start:
+            live = limits.api_calls(tenant_id, hour)
+            key = ("api_calls", hour)
+            per_hour[key] = max(per_hour.get(key, 0), live)
+    for (meter, _hour), quantity in per_hour.items():
+        if meter in usage:
+            usage[meter] += quantity
+    for meter, (_hour, quantity) in latest.items():
+        usage[meter] = quantity
+    return usage
+
+
+def meters(plan: Plan, usage: dict[str, int]) -> list[MeterUsage]:
+    return [
+        MeterUsage(m, METER_LABELS[m], usage.get(m, 0), plan.included.get(m, 0), plan.hard_cap(m))
+        for m in METERS
+    ]
+
+
+def _subscription(tenant_id: uuid.UUID) -> Subscription | None:
+    return billing_access.load_subscription(tenant_id)
+
+
+class QuotaExceeded(DomainError):
+    """A hard limit of the plan was reached (402: upgrading lifts it)."""
+
+    status = 402
+
+
+class WorkspaceSuspended(DomainError):
+    """The workspace's subscription is suspended: nothing may be read or written."""
+
+    status = 403
+
+
+def exhausted_message(meter: MeterUsage, plan: Plan) -> str:
+    return (
+        f"The {plan.name} plan's {meter.label} quota is used up "
+        f"({meter.used:,} of {meter.hard_cap:,} this period). Upgrade the plan in "
+        "Settings → Billing to raise it, or wait for the next period."
+    )
+
+
+def api_refusal(tenant_id: uuid.UUID, now: dt.datetime | None = None) -> DomainError | None:
+    """Why an API call of this tenant must be refused before it is counted, or None."""
+    access = billing_access.access_for(tenant_id, now)
+    if not access.readable:
+        return WorkspaceSuspended(access.message or "This workspace is suspended.")
+    subscription = _subscription(tenant_id)
+    if subscription is None:
+        return None
+    plan = plan_or_trial(subscription.plan)
+    cap = plan.hard_cap("api_calls")
+    if cap is None:
+        return None
+    usage = period_usage(db.session, subscription, now)
+    meter = MeterUsage("api_calls", METER_LABELS["api_calls"], usage["api_calls"], 0, cap)
+    if meter.exhausted:
+        return QuotaExceeded(exhausted_message(meter, plan))
+    return None
+
+
+def warnings(tenant_id: uuid.UUID, now: dt.datetime | None = None) -> list[str]:
+    """Banner lines for meters past the soft limit or used up."""
+    subscription = _subscription(tenant_id)
+    if subscription is None:
+        return []
+    plan = plan_or_trial(subscription.plan)
+    lines = []
+    for meter in meters(plan, period_usage(db.session, subscription, now)):
+        if meter.exhausted:
+            lines.append(exhausted_message(meter, plan))
+        elif meter.warning:
+            lines.append(
+                f"{meter.label}: {meter.percent}% of the {meter.included:,} included this period."
+            )
+    return lines

@@ -1,0 +1,176 @@
+"""Reading custom field definitions through a bounded per-tenant cache, kept fresh across processes.
+
+Each tenant has a version counter (in Redis when configured, else in this process). A process keeps
+``(version, definitions)`` per tenant in a ``BoundedCache``; when the counter moved, it reloads.
+The counter is bumped after the commit of a change, so a reload always sees the committed rows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import threading
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from rapport.platform.errors import NotFound
+from rapport.platform.tenancy.engines import BoundedCache
+from rapport.platform.tenancy.scope import tenancy
+from rapport.tenants.fields.models import FieldDefinition
+
+RECORD_TYPES = ("companies", "contacts", "deals")
+RECORD_LABELS = {"companies": "Companies", "contacts": "Contacts", "deals": "Deals"}
+#: Marks a session whose transaction changed definitions: it reads them uncached.
+CHANGED = "rapport.fields.changed"
+CACHE_KEY = "rapport.fields.cache"
+CACHE_SIZE = 256
+
+_local_versions: dict[str, int] = {}
+_local_lock = threading.Lock()
+
+
+@dataclasses.dataclass(frozen=True)
+class Field:
+    """A detached, immutable copy of a definition (safe to share between sessions and threads)."""
+
+    id: uuid.UUID
+    record_type: str
+    api_name: str
+    label: str
+    help_text: str | None
+    type: str
+    required: bool
+    unique: bool
+    filterable: bool
+    default: Any
+    min_value: Decimal | None
+    max_value: Decimal | None
+    min_length: int | None
+    max_length: int | None
+    pattern: str | None
+    options: tuple[dict[str, Any], ...]
+    section: str | None
+    position: int
+    archived_at: dt.datetime | None
+
+    @property
+    def archived(self) -> bool:
+        return self.archived_at is not None
+
+    def option_values(self, *, include_retired: bool = True) -> list[str]:
+        return [o["value"] for o in self.options if include_retired or not o.get("retired")]
+
+    def option_label(self, value: Any) -> str:
+        for option in self.options:
+            if option["value"] == value:
+                return str(option.get("label") or value)
+        return str(value)
+
+
+def _freeze(row: FieldDefinition) -> Field:
+    return Field(
+        **{f.name: getattr(row, f.name) for f in dataclasses.fields(Field) if f.name != "options"},
+        options=tuple(dict(o) for o in row.options or ()),
+    )
+
+
+def _load_all(session: Session) -> tuple[Field, ...]:
+    rows = session.scalars(
+        select(FieldDefinition).order_by(
+            FieldDefinition.record_type, FieldDefinition.position, FieldDefinition.created_at
+        )
+    )
+    return tuple(_freeze(row) for row in rows)
+
+
+def _version_key(tenant_id: uuid.UUID) -> str:
+    prefix = tenancy().settings.role_prefix
+    return f"{prefix}:fields:version:{tenant_id}"
+
+
+def _redis():  # type: ignore[no-untyped-def]
+    url = tenancy().settings.redis_url
+    if not url:
+        return None
+    client = current_app.extensions.get("rapport.fields.redis")
+    if client is None:
+        import redis
+
+        client = redis.Redis.from_url(url)
+        current_app.extensions["rapport.fields.redis"] = client
+    return client
+
+
+def current_version(tenant_id: uuid.UUID) -> int:
+    """The tenant's definitions version as every process sees it."""
+    client = _redis()
+    if client is None:
+        with _local_lock:
+            return _local_versions.get(str(tenant_id), 0)
+    return int(client.get(_version_key(tenant_id)) or 0)
+
+
+def bump_version(tenant_id: uuid.UUID) -> None:
+    """Tell every process that this tenant's definitions changed."""
+    client = _redis()
+    if client is None:
+        with _local_lock:
+            _local_versions[str(tenant_id)] = _local_versions.get(str(tenant_id), 0) + 1
+        return
+    client.incr(_version_key(tenant_id))
+
+
+def _cache() -> BoundedCache[str, tuple[int, tuple[Field, ...]]]:
+    cache = current_app.extensions.get(CACHE_KEY)
+    if cache is None:
+        cache = current_app.extensions.setdefault(CACHE_KEY, BoundedCache(CACHE_SIZE))
+    return cache
+
+
+def all_fields(session: Session) -> tuple[Field, ...]:
+    """Every definition of the session's tenant (archived included), cached."""
+    if session.info.get(CHANGED):
+        return _load_all(session)
+    tenant_id = session.info["tenant"].id
+    key = str(tenant_id)
+    version = current_version(tenant_id)
+    cache = _cache()
+    cached_version, fields = cache.get_or_create(key, lambda: (version, _load_all(session)))
+    if cached_version != version:
+        cache.pop(key)
+        cached_version, fields = cache.get_or_create(key, lambda: (version, _load_all(session)))
+    return fields
+
+
+def fields_for(session: Session, record_type: str, *, archived: bool = False) -> list[Field]:
+    """The record type's fields in form order; archived ones only when asked."""
+    return [
+        f
+        for f in all_fields(session)
+        if f.record_type == record_type and (archived or not f.archived)
+    ]
+
+
+def sections(fields: list[Field]) -> list[tuple[str | None, list[Field]]]:
+    """Fields grouped by section, in the order their first field appears."""
+    groups: dict[str | None, list[Field]] = {}
+    for f in fields:
+        groups.setdefault(f.section or None, []).append(f)
+    return list(groups.items())
+
+
+def get_definition(session: Session, field_id: uuid.UUID | str) -> FieldDefinition:
+    """The definition row with this id, or NotFound."""
+    try:
+        key = field_id if isinstance(field_id, uuid.UUID) else uuid.UUID(str(field_id))
+    except ValueError:
+        raise NotFound("There is no such field.") from None
+    row = session.get(FieldDefinition, key)
+    if row is None:
+        raise NotFound("There is no such field.")
+    return row

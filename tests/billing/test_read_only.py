@@ -1,0 +1,143 @@
+"""Read-only workspaces refuse every write path (browser, API, job/service) and lose nothing."""
+
+from __future__ import annotations
+
+import html
+import secrets
+
+import pytest
+from sqlalchemy import func, select
+
+from rapport.billing.access import WorkspaceReadOnly
+from rapport.platform.audit.models import AuditEntry
+from rapport.platform.tenancy.scope import tenant_session
+from rapport.tenants.companies import services as companies
+from rapport.tenants.companies.models import Company
+
+from .conftest import days_ago
+
+READ_ONLY = "This workspace is read-only because"
+ASK = "upgrade or update the payment method"
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix} {secrets.token_hex(3)}"
+
+
+def stored(app, tenant, name: str) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+    """How many companies of this name, and how many audit entries about creating one, exist."""
+    with app.app_context(), tenant_session(tenant.ref) as session:
+        rows = session.scalar(select(func.count()).select_from(Company).where(Company.name == name))
+        changes = session.scalars(
+            select(AuditEntry.changes).where(AuditEntry.action == "company.created")
+        ).all()
+        entries = sum(1 for c in changes if name in str(c))
+        return rows, entries
+
+
+def create_in_browser(auth, tenant, name: str):  # type: ignore[no-untyped-def]
+    auth.login_as(tenant)
+    return auth.post(f"/{tenant.slug}/companies/", {"name": name})
+
+
+def text(response) -> str:  # type: ignore[no-untyped-def]
+    return html.unescape(response.get_data(as_text=True))
+
+
+@pytest.fixture()
+def canceled(new_tenant, edit_subscription):  # type: ignore[no-untyped-def]
+    tenant = new_tenant("Lapsed")
+    edit_subscription(tenant, "canceled")
+    return tenant
+
+
+def test_the_browser_refuses_to_create_and_says_why(app, client, auth, tenants, canceled) -> None:
+    name = unique("Refused Inc")
+    response = create_in_browser(auth, canceled, name)
+    assert response.status_code == 402
+    body = text(response)
+    assert f"{READ_ONLY} the subscription was canceled; {ASK}." in body
+    assert stored(app, canceled, name) == (0, 0)
+    # Reading still works, with the reason on every page.
+    listing = client.get(f"/{canceled.slug}/companies/")
+    assert listing.status_code == 200 and READ_ONLY in text(listing)
+
+
+def test_the_api_refuses_to_create_with_402_and_still_reads(app, tenants, canceled, api_of) -> None:
+    api = api_of(canceled)
+    name = unique("Refused API")
+    response = api.post("/api/v1/companies", json={"name": name})
+    assert response.status_code == 402, response.get_data(as_text=True)
+    body = response.get_json()
+    assert body["code"] == 402 and body["status"] == "Payment Required"
+    assert body["message"].startswith(READ_ONLY) and ASK in body["message"]
+    assert stored(app, canceled, name) == (0, 0)
+    assert api.get("/api/v1/companies").status_code == 200
+
+
+def test_a_job_or_service_write_is_refused_and_nothing_is_written(app, tenants, canceled) -> None:
+    name = unique("Refused Job")
+    refused = pytest.raises(WorkspaceReadOnly, match="read-only because")
+    with app.app_context(), refused, tenant_session(canceled.ref) as session:
+        companies.create_company(session, {"name": name})
+    assert stored(app, canceled, name) == (0, 0)
+
+
+def test_other_workspaces_keep_writing(app, auth, api_of, tenants, canceled) -> None:
+    tenant_a, tenant_b = tenants
+    in_browser, in_api = unique("Still Writing"), unique("Still API")
+    response = create_in_browser(auth, tenant_a, in_browser)
+    assert response.status_code == 303
+    assert stored(app, tenant_a, in_browser) == (1, 1)
+    created = api_of(tenant_b).post("/api/v1/companies", json={"name": in_api})
+    assert created.status_code == 201
+    assert stored(app, tenant_b, in_api) == (1, 1)
+
+
+def test_past_due_keeps_writing_with_a_banner_during_grace_then_turns_read_only(
+    app, auth, client, new_tenant, edit_subscription
+) -> None:
+    tenant = new_tenant("Overdue")
+    edit_subscription(tenant, "past_due")
+    during = unique("During Grace")
+    response = create_in_browser(auth, tenant, during)
+    assert response.status_code == 303
+    assert stored(app, tenant, during) == (1, 1)
+    page = text(client.get(f"/{tenant.slug}/companies/"))
+    assert "A payment is overdue. Update the payment method by" in page
+
+    edit_subscription(tenant, past_due_since=days_ago(7.01))
+    after = unique("After Grace")
+    refused = auth.post(f"/{tenant.slug}/companies/", {"name": after})
+    assert refused.status_code == 402
+    assert f"{READ_ONLY} a payment is overdue" in text(refused)
+    assert stored(app, tenant, after) == (0, 0)
+
+
+def test_a_trial_that_ended_unpaid_is_read_only_with_an_upgrade_prompt(
+    app, auth, client, new_tenant, edit_subscription
+) -> None:
+    tenant = new_tenant("Expired Trial")
+    auth.login_as(tenant)
+    assert "Your free trial ends in 13 days" in text(client.get(f"/{tenant.slug}/companies/"))
+    edit_subscription(tenant, trial_ends_at=days_ago(0.01))
+    name = unique("After Trial")
+    refused = auth.post(f"/{tenant.slug}/companies/", {"name": name})
+    assert refused.status_code == 402
+    assert f"{READ_ONLY} the free trial has ended" in text(refused)
+    page = text(client.get(f"/{tenant.slug}/companies/"))
+    assert "See plans and billing" in page
+    assert stored(app, tenant, name) == (0, 0)
+
+
+def test_a_suspended_workspace_cannot_be_opened(
+    auth, client, api_of, new_tenant, edit_subscription
+) -> None:
+    tenant = new_tenant("Suspended")
+    api = api_of(tenant)
+    edit_subscription(tenant, "suspended")
+    auth.login_as(tenant)
+    page = client.get(f"/{tenant.slug}/companies/")
+    assert page.status_code == 403 and "This workspace is suspended" in text(page)
+    refused = api.get("/api/v1/companies")
+    assert refused.status_code == 403 and "suspended" in refused.get_json()["message"]
