@@ -55,6 +55,9 @@ class DealRecordSchema(DealInputSchema):
     lost_reason = ma.fields.String(dump_only=True, allow_none=True)
     closed_at = ma.fields.AwareDateTime(dump_only=True, allow_none=True)
     position = ma.fields.Integer(dump_only=True)
+    custom = ma.fields.Dict(
+        dump_default=dict, metadata={"description": "Custom fields (see this schema's properties)."}
+    )
     created_at = ma.fields.AwareDateTime(dump_only=True)
     updated_at = ma.fields.AwareDateTime(dump_only=True)
 

@@ -17,8 +17,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rapport.billing.models import Subscription, SubscriptionState
+from rapport.platform.audit.models import AuditEntry
 from rapport.platform.db import db, utcnow
 from rapport.platform.errors import DomainError
+from rapport.platform.jobs.models import OutboxEntry
 
 FULL = "full"
 READ_ONLY = "read_only"
@@ -100,15 +102,19 @@ def decide(subscription: Subscription | None, now: dt.datetime, grace: int) -> A
 
 
 def load_subscription(tenant_id: uuid.UUID) -> Subscription | None:
-    """Read the subscription on a connection of its own: no control-plane transaction is left
-    open behind it (a request or job may be writing the control plane meanwhile)."""
+    """Read the subscription (once per request) on a connection of its own: no control-plane
+    transaction is left open behind it (a request or job may be writing the control plane)."""
+    cache = g.setdefault("_billing_subscriptions", {}) if has_request_context() else {}
+    if tenant_id in cache:
+        return cache[tenant_id]
     with Session(db.engine) as session:
         subscription = session.scalars(
             select(Subscription).where(Subscription.tenant_id == tenant_id)
         ).first()
         if subscription is not None:
             session.expunge(subscription)
-        return subscription
+    cache[tenant_id] = subscription
+    return subscription
 
 
 def access_for(tenant_id: uuid.UUID, now: dt.datetime | None = None) -> Access:
@@ -119,6 +125,10 @@ def access_for(tenant_id: uuid.UUID, now: dt.datetime | None = None) -> Access:
     return cache[tenant_id]
 
 
+# Rows a read-only workspace still writes: they record what happened, they change no data.
+_BOOKKEEPING = (OutboxEntry, AuditEntry)
+
+
 def flush_guard(session: Session) -> None:
     """Refuse a tenant session's flush of any change while the tenant is read-only."""
     if not has_app_context():
@@ -126,6 +136,10 @@ def flush_guard(session: Session) -> None:
     tenant = session.info.get("tenant")
     if tenant is None:
         return
+    if all(
+        isinstance(obj, _BOOKKEEPING) for obj in (*session.new, *session.dirty, *session.deleted)
+    ):
+        return  # the outbox's delivery marks and audit entries of control-plane actions
     access = session.info.get("billing_access")
     if access is None:
         access = session.info["billing_access"] = access_for(tenant.id)

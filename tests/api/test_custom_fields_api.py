@@ -93,3 +93,19 @@ def test_openapi_document_shows_each_tenants_own_fields(
     for name in ("Contact", "Company"):
         props = doc_b["components"]["schemas"][name]["properties"]["custom"]["properties"]
         assert score not in props and colour not in props
+
+
+def test_deals_carry_their_custom_fields(app, api_a, define, api_error):
+    source = api_name("source")
+    define(api_a.key.tenant, record_type="deals", api_name=source, type="text", max_length=20)
+    made = api_a.post(
+        "/api/v1/deals", json={"name": "Custom deal", "currency": "EUR", "custom": {source: "fair"}}
+    )
+    assert made.status_code == 201, made.get_json()
+    assert made.get_json()["custom"] == {source: "fair"}
+    again = api_a.get(f"/api/v1/deals/{made.get_json()['id']}")
+    assert again.get_json()["custom"] == {source: "fair"}
+    too_long = api_a.post(
+        "/api/v1/deals", json={"name": "Long", "currency": "EUR", "custom": {source: "x" * 21}}
+    )
+    assert f"custom.{source}" in api_error(too_long, 422)["errors"]["json"]

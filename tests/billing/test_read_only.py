@@ -141,3 +141,22 @@ def test_a_suspended_workspace_cannot_be_opened(
     assert page.status_code == 403 and "This workspace is suspended" in text(page)
     refused = api.get("/api/v1/companies")
     assert refused.status_code == 403 and "suspended" in refused.get_json()["message"]
+
+
+def test_a_read_only_workspace_still_records_what_happens(app, tenants, canceled) -> None:
+    """Bookkeeping is not data: audit entries of control-plane actions and outbox delivery marks
+    are still written, so nothing that happened is lost while the data stays frozen."""
+    from rapport.platform.audit import chain as audit
+    from rapport.platform.db import utcnow
+    from rapport.platform.jobs.models import OutboxEntry
+
+    with app.app_context(), tenant_session(canceled.ref) as session:
+        audit.record(session, "member.removed", "user", canceled.owner_id)
+        entry = OutboxEntry(queue="default", job="noop", event_key=unique("event"), payload={})
+        session.add(entry)
+    with app.app_context(), tenant_session(canceled.ref) as session:
+        session.get(OutboxEntry, entry.id).done_at = utcnow()
+    with app.app_context(), tenant_session(canceled.ref) as session:
+        assert session.get(OutboxEntry, entry.id).done_at is not None
+        removed = session.scalars(select(AuditEntry).where(AuditEntry.action == "member.removed"))
+        assert removed.first() is not None
