@@ -24,18 +24,25 @@ GOAL_S = 10.0
 def main() -> None:
     p = parser("Time `rapport migrate` of t0002 over N tenants.")
     p.add_argument("--migrate-workers", type=int, default=2, help="rapport migrate --workers")
+    p.add_argument(
+        "--revision",
+        default="t0002",
+        help="the one revision to time (the fleet starts just below it)",
+    )
     args = p.parse_args()
     with deployment(args.backend) as overrides:
         app = make_app(overrides)
         fleet_seconds = provision_fleet(overrides, args.tenants, args.workers)
 
         from rapport.platform.db import db
+        from rapport.platform.migrate import tenant_script
         from rapport.platform.migrate_fleet import fleet_status, migrate_fleet
         from rapport.platform.tenancy.scope import tenancy
 
+        below = tenant_script().get_revision(args.revision).down_revision
         with app.app_context():
             started = time.perf_counter()
-            down = migrate_fleet(tenancy(), target="t0001", workers=args.migrate_workers)
+            down = migrate_fleet(tenancy(), target=below, workers=args.migrate_workers)
             down_seconds = time.perf_counter() - started
             assert down.ok, down.failed[:3]
             before = fleet_status(db.session).versions
@@ -45,7 +52,14 @@ def main() -> None:
         rapport = Path(sys.executable).parent / "rapport"
         started = time.perf_counter()
         run = subprocess.run(
-            [str(rapport), "migrate", "--workers", str(args.migrate_workers)],
+            [
+                str(rapport),
+                "migrate",
+                "--workers",
+                str(args.migrate_workers),
+                "--to",
+                args.revision,
+            ],
             env=environment(overrides),
             capture_output=True,
             text=True,
@@ -68,6 +82,7 @@ def main() -> None:
                 "backend": args.backend,
                 "tenants": args.tenants,
                 "workers": args.migrate_workers,
+                "revision": args.revision,
                 "fleet_provisioning_s": round(fleet_seconds, 1),
                 "downgrade_fan_out_s": round(down_seconds, 2),
                 "versions_before": before,
