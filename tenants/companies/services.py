@@ -53,16 +53,10 @@ def update_company(
         existing=dict(company.custom or {}),
         partial=partial,
     )
-    before = snapshot(company)
-    for name, value in values.items():
-        if before[name] != value:
-            setattr(company, name, value)
-    if custom is not None and custom != (company.custom or {}):
-        company.custom = custom
-    changes = audit.diff(before, snapshot(company))
-    if changes:
-        custom_fields.flush_unique(session, "companies", company)
-        audit.record(session, "company.updated", "company", company.id, changes)
+    custom_fields.apply_changes(
+        session, company, values, custom, record_type="companies", snapshot=snapshot,
+        action="company.updated", target_type="company",
+    )  # fmt: skip
     return company
 
 

@@ -70,16 +70,10 @@ def update_contact(
     """Change a contact; one audit entry with the changed fields, none if nothing changed."""
     contact = get_contact(session, contact_id)
     values, custom = _load(session, data, partial=partial, existing=dict(contact.custom or {}))
-    before = snapshot(contact)
-    for name, value in values.items():
-        if before[name] != value:
-            setattr(contact, name, value)
-    if custom is not None and custom != (contact.custom or {}):
-        contact.custom = custom
-    changes = audit.diff(before, snapshot(contact))
-    if changes:
-        custom_fields.flush_unique(session, "contacts", contact)
-        audit.record(session, "contact.updated", "contact", contact.id, changes)
+    custom_fields.apply_changes(
+        session, contact, values, custom, record_type="contacts", snapshot=snapshot,
+        action="contact.updated", target_type="contact",
+    )  # fmt: skip
     return contact
 
 

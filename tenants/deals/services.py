@@ -141,16 +141,10 @@ def update_deal(
         requested = values.pop(key, None)
         if requested is not None and requested != getattr(deal, key):
             raise ValidationFailed({key: ["Move the deal on the board to change its stage."]})
-    before = snapshot(deal)
-    for name, value in values.items():
-        if getattr(deal, name) != value:
-            setattr(deal, name, value)
-    if custom is not None and custom != (deal.custom or {}):
-        deal.custom = custom
-    changes = audit.diff(before, snapshot(deal))
-    if changes:
-        custom_fields.flush_unique(session, "deals", deal)
-        audit.record(session, "deal.updated", "deal", deal.id, changes)
+    custom_fields.apply_changes(
+        session, deal, values, custom, record_type="deals", snapshot=snapshot,
+        action="deal.updated", target_type="deal",
+    )  # fmt: skip
     return deal
 
 

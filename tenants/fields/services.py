@@ -283,6 +283,35 @@ def flush_unique(session: Session, record_type: str, record: Any) -> None:
         raise
 
 
+def apply_changes(
+    session: Session,
+    record: Any,
+    values: Mapping[str, Any],
+    custom: dict[str, Any] | None,
+    *,
+    record_type: str,
+    snapshot: Any,
+    action: str,
+    target_type: str,
+) -> dict[str, Any]:
+    """Set what changed on a customizable record and audit it: one entry, none if nothing did.
+
+    Every record type's update service ends here, so they all diff, check uniqueness and audit
+    the same way; returns the audited changes.
+    """
+    before = snapshot(record)
+    for name, value in values.items():
+        if getattr(record, name) != value:
+            setattr(record, name, value)
+    if custom is not None and custom != (record.custom or {}):
+        record.custom = custom
+    changes = audit.diff(before, snapshot(record))
+    if changes:
+        flush_unique(session, record_type, record)
+        audit.record(session, action, target_type, record.id, changes)
+    return changes
+
+
 def load_with_custom(
     session: Session,
     record_type: str,
