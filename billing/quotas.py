@@ -11,7 +11,7 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from rapport.billing import access as billing_access
@@ -48,6 +48,33 @@ class MeterUsage:
     @property
     def exhausted(self) -> bool:
         return self.hard_cap is not None and self.used >= self.hard_cap
+
+
+def api_calls_this_period(
+    session: Session, subscription: Subscription, now: dt.datetime | None = None
+) -> int:
+    """API calls so far this period: closed hours summed in the database, the last two hours
+    from the live counters (the flush job may not have written them yet). Bounded work per call,
+    however far into the period: this runs on every API request."""
+    now = now or utcnow()
+    start = floor_hour(subscription.current_period_start)
+    recent = floor_hour(now) - dt.timedelta(hours=1)
+    of_tenant = (UsageHour.tenant_id == subscription.tenant_id, UsageHour.meter == "api_calls")
+    closed = session.scalar(
+        select(func.coalesce(func.sum(UsageHour.quantity), 0)).where(
+            *of_tenant, UsageHour.hour >= start, UsageHour.hour < recent
+        )
+    )
+    written = dict(
+        session.execute(
+            select(UsageHour.hour, UsageHour.quantity).where(*of_tenant, UsageHour.hour >= recent)
+        ).all()
+    )
+    live = 0
+    for hour in (recent, recent + dt.timedelta(hours=1)):
+        if hour >= start:
+            live += max(written.get(hour, 0), limits.api_calls(subscription.tenant_id, hour))
+    return int(closed or 0) + live
 
 
 def period_usage(
@@ -128,8 +155,8 @@ def api_refusal(tenant_id: uuid.UUID, now: dt.datetime | None = None) -> DomainE
     cap = plan.hard_cap("api_calls")
     if cap is None:
         return None
-    usage = period_usage(db.session, subscription, now)
-    meter = MeterUsage("api_calls", METER_LABELS["api_calls"], usage["api_calls"], 0, cap)
+    used = api_calls_this_period(db.session, subscription, now)
+    meter = MeterUsage("api_calls", METER_LABELS["api_calls"], used, 0, cap)
     if meter.exhausted:
         return QuotaExceeded(exhausted_message(meter, plan))
     return None
