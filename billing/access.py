@@ -3,7 +3,8 @@
 trialing / active → full; past_due → full with a banner for ``billing_grace_days``, then
 read-only; unpaid / canceled → read-only; a trial past its end → read-only with an upgrade
 prompt; suspended → no access. Read-only is enforced where every write ends up: the tenant
-session's flush (see :func:`flush_guard`), so no write path (web, API, job, import) can miss it.
+session's flush and bulk statements (see :func:`flush_guard`), so no write path (web, API, job,
+import) can miss it.
 """
 
 from __future__ import annotations
@@ -129,16 +130,14 @@ def access_for(tenant_id: uuid.UUID, now: dt.datetime | None = None) -> Access:
 _BOOKKEEPING = (OutboxEntry, AuditEntry)
 
 
-def flush_guard(session: Session) -> None:
-    """Refuse a tenant session's flush of any change while the tenant is read-only."""
+def flush_guard(session: Session, classes: tuple[type, ...]) -> None:
+    """Refuse a tenant session's write of rows of ``classes`` while the tenant is read-only."""
     if not has_app_context():
         return
     tenant = session.info.get("tenant")
     if tenant is None:
         return
-    if all(
-        isinstance(obj, _BOOKKEEPING) for obj in (*session.new, *session.dirty, *session.deleted)
-    ):
+    if all(issubclass(cls, _BOOKKEEPING) for cls in classes):
         return  # the outbox's delivery marks and audit entries of control-plane actions
     access = session.info.get("billing_access")
     if access is None:

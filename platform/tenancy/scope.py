@@ -60,21 +60,38 @@ event.listen(TenantSession, "after_begin", _switch_tenant)
 FLUSH_GUARDS = "rapport.flush_guards"
 
 
-def add_flush_guard(app: Flask, guard: Callable[[Session], None]) -> None:
-    """Run ``guard(session)`` before a tenant session flushes changes; it raises to refuse them."""
+FlushGuard = Callable[[Session, tuple[type, ...]], None]
+
+
+def add_flush_guard(app: Flask, guard: FlushGuard) -> None:
+    """Run ``guard(session, classes)`` before a tenant session writes rows of those classes;
+    it raises to refuse the write."""
     app.extensions.setdefault(FLUSH_GUARDS, []).append(guard)
 
 
-def _guard_flush(session: Session, _context, _instances) -> None:  # type: ignore[no-untyped-def]
+def _run_guards(session: Session, classes: tuple[type, ...]) -> None:
     # Guards are registered by higher layers (billing's read-only state) that platform must not
-    # import; refusing here covers every write path, since every write ends in a flush.
-    if not (session.new or session.dirty or session.deleted) or not has_app_context():
-        return
-    for guard in current_app.extensions.get(FLUSH_GUARDS, ()):
-        guard(session)
+    # import. Between the flush and bulk statements below, every write of a tenant session passes
+    # here, whatever the path (web, API, job, import).
+    if classes and has_app_context():
+        for guard in current_app.extensions.get(FLUSH_GUARDS, ()):
+            guard(session, classes)
+
+
+def _guard_flush(session: Session, _context, _instances) -> None:  # type: ignore[no-untyped-def]
+    changed = {type(obj) for obj in (*session.new, *session.dirty, *session.deleted)}
+    _run_guards(session, tuple(changed))
+
+
+def _guard_bulk(state) -> None:  # type: ignore[no-untyped-def]
+    """ORM-enabled INSERT/UPDATE/DELETE statements skip the flush; guard them too."""
+    if state.is_insert or state.is_update or state.is_delete:
+        mapper = state.bind_mapper
+        _run_guards(state.session, (mapper.class_,) if mapper is not None else (object,))
 
 
 event.listen(TenantSession, "before_flush", _guard_flush)
+event.listen(TenantSession, "do_orm_execute", _guard_bulk)
 
 
 class Tenancy:

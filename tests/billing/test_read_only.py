@@ -160,3 +160,18 @@ def test_a_read_only_workspace_still_records_what_happens(app, tenants, canceled
         assert session.get(OutboxEntry, entry.id).done_at is not None
         removed = session.scalars(select(AuditEntry).where(AuditEntry.action == "member.removed"))
         assert removed.first() is not None
+
+
+def test_bulk_statements_are_refused_too(app, tenants, canceled) -> None:
+    """An ORM UPDATE or DELETE statement skips the flush; the read-only rule still holds."""
+    from sqlalchemy import delete, update
+
+    refused = pytest.raises(WorkspaceReadOnly, match="read-only because")
+    for statement in (update(Company).values(name="Renamed"), delete(Company)):
+        with app.app_context(), refused, tenant_session(canceled.ref) as session:
+            session.execute(statement)
+    # The outbox's own bulk claim (how a job marks its delivery) still runs.
+    from rapport.platform.jobs.models import OutboxEntry
+
+    with app.app_context(), tenant_session(canceled.ref) as session:
+        session.execute(update(OutboxEntry).where(OutboxEntry.done_at.is_(None)).values(attempts=0))
