@@ -24,9 +24,11 @@ def limits(app):  # type: ignore[no-untyped-def]
     app.config["RAPPORT"] = before
 
 
-def calls_until_refused(client, budget: int) -> tuple[list, object]:
-    """Call until a 429 (or ``budget`` calls); a window that turned over mid-way starts again."""
+def calls_until_refused(make_client, budget: int) -> tuple[list, object]:
+    """Call until a 429 (or ``budget`` calls). A window that turned over mid-way starts again
+    with a fresh key, whose count in the new window is zero."""
     for _attempt in range(3):
+        client = make_client()
         answers = [client.get("/api/v1/companies") for _ in range(budget)]
         statuses = [a.status_code for a in answers]
         if 429 in statuses:
@@ -40,8 +42,7 @@ def test_a_key_over_its_limit_gets_429_with_the_rate_limit_headers(
     new_key, api_for, tenant_a, limits, api_error
 ):
     limits(3, 1000)
-    client = api_for(new_key(tenant_a))
-    allowed, refused = calls_until_refused(client, 4)
+    allowed, refused = calls_until_refused(lambda: api_for(new_key(tenant_a)), 4)
     assert [a.headers["X-RateLimit-Remaining"] for a in allowed] == ["2", "1", "0"]
     assert all(a.headers["X-RateLimit-Limit"] == "3" for a in allowed)
     assert all(1 <= int(a.headers["X-RateLimit-Reset"]) <= 60 for a in allowed)
