@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from rapport.api import errors
 from rapport.api.auth import api_blueprint
 from rapport.api.records import ListArgs, check_if_match, etag_header, page_body, page_schema
-from rapport.platform.errors import NotFound
+from rapport.platform.db import get_or_not_found
 from rapport.platform.tenancy.scope import tenant_db
 from rapport.tenants.companies import queries, services
 from rapport.tenants.companies.models import Company
@@ -60,11 +60,7 @@ def represent(company: Company) -> dict[str, Any]:
 
 
 def _locked(session: Session, company_id: uuid.UUID) -> Company:
-    # Held until the commit, so the If-Match check and the write see the same version.
-    company = session.get(Company, company_id, with_for_update=True)
-    if company is None:
-        raise NotFound("There is no such company.")
-    return company
+    return get_or_not_found(session, Company, company_id, "company", for_update=True)
 
 
 @blp.route("")

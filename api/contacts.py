@@ -13,7 +13,7 @@ from rapport.api import errors
 from rapport.api.auth import api_blueprint
 from rapport.api.companies import custom_filters
 from rapport.api.records import ListArgs, check_if_match, etag_header, page_body, page_schema
-from rapport.platform.errors import NotFound
+from rapport.platform.db import get_or_not_found
 from rapport.platform.tenancy.scope import tenant_db
 from rapport.tenants.contacts import queries, services
 from rapport.tenants.contacts.models import Contact
@@ -57,11 +57,7 @@ def represent(contact: Contact) -> dict[str, Any]:
 
 
 def _locked(session: Session, contact_id: uuid.UUID) -> Contact:
-    # Held until the commit, so the If-Match check and the write see the same version.
-    contact = session.get(Contact, contact_id, with_for_update=True)
-    if contact is None:
-        raise NotFound("There is no such contact.")
-    return contact
+    return get_or_not_found(session, Contact, contact_id, "contact", for_update=True)
 
 
 @blp.route("")

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from rapport.api import errors
 from rapport.api.auth import api_blueprint
 from rapport.api.records import ListArgs, check_if_match, etag_header, page_body, page_schema
+from rapport.platform.db import get_or_not_found
 from rapport.platform.errors import NotFound, ValidationFailed
 from rapport.platform.tenancy.scope import tenant_db
 from rapport.tenants.companies.schemas import load
@@ -88,11 +89,7 @@ def represent(deal: Deal) -> dict[str, Any]:
 
 
 def _locked(session: Session, deal_id: uuid.UUID) -> Deal:
-    # Held until the commit, so the If-Match check and the write see the same version.
-    deal = session.get(Deal, deal_id, with_for_update=True)
-    if deal is None:
-        raise NotFound("There is no such deal.")
-    return deal
+    return get_or_not_found(session, Deal, deal_id, "deal", for_update=True)
 
 
 @blp.route("")

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import TypeVar
 
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import DateTime, Dialect, MetaData, TypeDecorator, Uuid
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, registry
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, registry
 
+from rapport.platform.errors import NotFound
 from rapport.platform.ids import new_id
 
 CONTROL_SCHEMA = "platform"
@@ -80,6 +82,27 @@ class IdMixin:
 class TimestampMixin:
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+T = TypeVar("T")
+
+
+def get_or_not_found(
+    session: Session, model: type[T], ident: uuid.UUID | str, what: str, *, for_update: bool = False
+) -> T:
+    """The row of ``model`` with this id, or NotFound naming ``what`` (a malformed id included).
+
+    ``for_update`` holds the row until the commit (PostgreSQL), so a check and the write that
+    follows it see the same version.
+    """
+    try:
+        key = ident if isinstance(ident, uuid.UUID) else uuid.UUID(str(ident))
+    except ValueError:
+        raise NotFound(f"There is no such {what}.") from None
+    row = session.get(model, key, with_for_update=for_update)
+    if row is None:
+        raise NotFound(f"There is no such {what}.")
+    return row
 
 
 # The control-plane session (Flask-SQLAlchemy: scoped to the app context, removed at teardown).

@@ -20,7 +20,7 @@ from rapport.platform.apikeys import keyformat
 from rapport.platform.apikeys.models import ApiKey
 from rapport.platform.audit import chain as audit
 from rapport.platform.audit.context import Actor
-from rapport.platform.db import utcnow
+from rapport.platform.db import get_or_not_found, utcnow
 from rapport.platform.errors import NotFound, ValidationFailed
 from rapport.platform.identity.models import ROLES
 from rapport.platform.settings import Settings
@@ -104,12 +104,8 @@ def get_key(
     session: Session, key_id: uuid.UUID | str, tenant_id: uuid.UUID | None = None
 ) -> ApiKey:
     """The key with this id (of this tenant, when given), or NotFound."""
-    try:
-        ident = key_id if isinstance(key_id, uuid.UUID) else uuid.UUID(str(key_id))
-    except ValueError:
-        raise NotFound("There is no such API key.") from None
-    key = session.get(ApiKey, ident)
-    if key is None or (tenant_id is not None and key.tenant_id != tenant_id):
+    key = get_or_not_found(session, ApiKey, key_id, "API key")
+    if tenant_id is not None and key.tenant_id != tenant_id:
         raise NotFound("There is no such API key.")
     return key
 

@@ -10,7 +10,7 @@ from sqlalchemy import ColumnElement, String, func, or_, select
 from sqlalchemy.orm import Session
 
 from rapport.platform.audit.models import AuditEntry
-from rapport.platform.errors import NotFound
+from rapport.platform.db import get_or_not_found
 from rapport.tenants.companies.models import Company
 from rapport.tenants.companies.schemas import plain_text
 from rapport.tenants.contacts.models import Contact
@@ -78,14 +78,7 @@ def list_companies(
 
 def get_company(session: Session, company_id: uuid.UUID | str) -> Company:
     """The company with this id, or NotFound."""
-    try:
-        key = company_id if isinstance(company_id, uuid.UUID) else uuid.UUID(str(company_id))
-    except ValueError:
-        raise NotFound("There is no such company.") from None
-    company = session.get(Company, key)
-    if company is None:
-        raise NotFound("There is no such company.")
-    return company
+    return get_or_not_found(session, Company, company_id, "company")
 
 
 def company_contacts(session: Session, company_id: uuid.UUID, limit: int = 200) -> list[Contact]:

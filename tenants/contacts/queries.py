@@ -10,7 +10,7 @@ from sqlalchemy import ColumnElement, String, func, or_, select
 from sqlalchemy.orm import Session
 
 from rapport.platform.audit.models import AuditEntry
-from rapport.platform.errors import NotFound
+from rapport.platform.db import get_or_not_found
 from rapport.tenants.companies.models import Company
 from rapport.tenants.companies.queries import record_history
 from rapport.tenants.companies.schemas import plain_text
@@ -79,14 +79,7 @@ def list_contacts(
 
 def get_contact(session: Session, contact_id: uuid.UUID | str) -> Contact:
     """The contact with this id, or NotFound."""
-    try:
-        key = contact_id if isinstance(contact_id, uuid.UUID) else uuid.UUID(str(contact_id))
-    except ValueError:
-        raise NotFound("There is no such contact.") from None
-    contact = session.get(Contact, key)
-    if contact is None:
-        raise NotFound("There is no such contact.")
-    return contact
+    return get_or_not_found(session, Contact, contact_id, "contact")
 
 
 def contact_company(session: Session, contact: Contact) -> Company | None:

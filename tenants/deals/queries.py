@@ -12,8 +12,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, String, and_, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from rapport.platform.db import utcnow
-from rapport.platform.errors import NotFound
+from rapport.platform.db import get_or_not_found, utcnow
 from rapport.tenants.companies.models import Company
 from rapport.tenants.companies.schemas import plain_text
 from rapport.tenants.contacts.models import Contact
@@ -31,14 +30,7 @@ CLOSED_WINDOW = dt.timedelta(days=30)
 
 def get_deal(session: Session, deal_id: uuid.UUID | str) -> Deal:
     """The deal with this id, or NotFound."""
-    try:
-        key = deal_id if isinstance(deal_id, uuid.UUID) else uuid.UUID(str(deal_id))
-    except ValueError:
-        raise NotFound("There is no such deal.") from None
-    deal = session.get(Deal, key)
-    if deal is None:
-        raise NotFound("There is no such deal.")
-    return deal
+    return get_or_not_found(session, Deal, deal_id, "deal")
 
 
 @dataclass

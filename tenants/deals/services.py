@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from rapport.platform.audit import chain as audit
 from rapport.platform.audit.context import current_actor
-from rapport.platform.db import utcnow
+from rapport.platform.db import get_or_not_found, utcnow
 from rapport.platform.errors import Conflict, NotFound, ValidationFailed
 from rapport.platform.jobs import outbox
 from rapport.tenants.companies.models import Company
@@ -270,12 +270,8 @@ def add_contact(session: Session, deal_id: uuid.UUID | str, data: Mapping[str, A
 def remove_contact(session: Session, deal_id: uuid.UUID | str, link_id: uuid.UUID | str) -> None:
     """Take a contact off a deal."""
     deal = get_deal(session, deal_id)
-    try:
-        key = link_id if isinstance(link_id, uuid.UUID) else uuid.UUID(str(link_id))
-    except ValueError:
-        raise NotFound("There is no such contact on this deal.") from None
-    link = session.get(DealContact, key)
-    if link is None or link.deal_id != deal.id:
+    link = get_or_not_found(session, DealContact, link_id, "contact on this deal")
+    if link.deal_id != deal.id:
         raise NotFound("There is no such contact on this deal.")
     contact = session.get(Contact, link.contact_id)
     name = " ".join(p for p in (contact.first_name, contact.last_name) if p) if contact else None

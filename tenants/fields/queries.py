@@ -18,7 +18,7 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from rapport.platform.errors import NotFound
+from rapport.platform.db import get_or_not_found
 from rapport.platform.tenancy.engines import BoundedCache
 from rapport.platform.tenancy.scope import tenancy
 from rapport.tenants.fields.models import FieldDefinition
@@ -166,11 +166,4 @@ def sections(fields: list[Field]) -> list[tuple[str | None, list[Field]]]:
 
 def get_definition(session: Session, field_id: uuid.UUID | str) -> FieldDefinition:
     """The definition row with this id, or NotFound."""
-    try:
-        key = field_id if isinstance(field_id, uuid.UUID) else uuid.UUID(str(field_id))
-    except ValueError:
-        raise NotFound("There is no such field.") from None
-    row = session.get(FieldDefinition, key)
-    if row is None:
-        raise NotFound("There is no such field.")
-    return row
+    return get_or_not_found(session, FieldDefinition, field_id, "field")

@@ -7,31 +7,18 @@ import uuid
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from rapport.platform.errors import NotFound
+from rapport.platform.db import get_or_not_found
 from rapport.tenants.pipelines.models import Pipeline, Stage
-
-
-def _uuid(value: uuid.UUID | str, what: str) -> uuid.UUID:
-    try:
-        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
-    except ValueError:
-        raise NotFound(f"There is no such {what}.") from None
 
 
 def get_pipeline(session: Session, pipeline_id: uuid.UUID | str) -> Pipeline:
     """The pipeline with this id, or NotFound."""
-    pipeline = session.get(Pipeline, _uuid(pipeline_id, "pipeline"))
-    if pipeline is None:
-        raise NotFound("There is no such pipeline.")
-    return pipeline
+    return get_or_not_found(session, Pipeline, pipeline_id, "pipeline")
 
 
 def get_stage(session: Session, stage_id: uuid.UUID | str) -> Stage:
     """The stage with this id, or NotFound."""
-    stage = session.get(Stage, _uuid(stage_id, "stage"))
-    if stage is None:
-        raise NotFound("There is no such stage.")
-    return stage
+    return get_or_not_found(session, Stage, stage_id, "stage")
 
 
 def list_pipelines(session: Session, *, include_archived: bool = False) -> list[Pipeline]:
