@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import g, has_request_context, request
+from flask import g, has_app_context, has_request_context, request
 
 
 @dataclass(frozen=True)
@@ -23,8 +23,6 @@ def set_actor(actor: Actor) -> None:
 
 
 def current_actor() -> Actor:
-    from flask import has_app_context
-
     if has_app_context():
         actor = g.get("audit_actor")
         if actor is not None:
