@@ -21,6 +21,12 @@ RESOURCE_MODULES = (
     "rapport.api.pipelines",
     "rapport.api.lookup",
     "rapport.api.batch",
+    "rapport.api.leads",
+    "rapport.api.activities",
+    "rapport.api.notes",
+    "rapport.api.webhooks",
+    "rapport.api.fields",
+    "rapport.api.members",
 )
 
 

@@ -26,6 +26,14 @@ TENANT_MODELS = (
     "rapport.tenants.pipelines.models",
     "rapport.tenants.deals.models",
     "rapport.tenants.fields.models",
+    "rapport.tenants.teams.models",
+    "rapport.tenants.leads.models",
+    "rapport.tenants.activities.models",
+    "rapport.tenants.visits.models",
+    "rapport.tenants.notes.models",
+    "rapport.tenants.search.models",
+    "rapport.tenants.views.models",
+    "rapport.tenants.webhooks.models",
 )
 
 

@@ -21,6 +21,14 @@ BLUEPRINT_MODULES = (
     "rapport.web.views.api_keys",
     "rapport.web.views.audit",
     "rapport.web.views.billing",
+    "rapport.web.views.teams",
+    "rapport.web.views.leads",
+    "rapport.web.views.lead_forms",
+    "rapport.web.views.activities",
+    "rapport.web.views.visits",
+    "rapport.web.views.notes",
+    "rapport.web.views.search",
+    "rapport.web.views.webhooks",
 )
 
 # The workspace menu: (label, endpoint); entries whose view is not registered are left out.
@@ -28,7 +36,11 @@ WORKSPACE_NAV = (
     ("Home", "workspace.home"),
     ("Companies", "companies.index"),
     ("Contacts", "contacts.index"),
+    ("Leads", "leads.index"),
     ("Deals", "deals.index"),
+    ("Activities", "activities.index"),
+    ("Calendar", "activities.calendar"),
+    ("Visit plans", "visits.index"),
     ("Members", "settings.members"),
     ("Audit log", "audit.index"),
 )

@@ -9,6 +9,7 @@ from sqlalchemy import JSON, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from rapport.platform.db import IdMixin, TenantBase, TimestampMixin
+from rapport.tenants import records
 
 
 class Company(IdMixin, TimestampMixin, TenantBase):
@@ -25,3 +26,12 @@ class Company(IdMixin, TimestampMixin, TenantBase):
     notes: Mapped[str | None] = mapped_column(Text)
     owner_id: Mapped[uuid.UUID | None]  # a user id from the control plane (no cross-plane FK)
     custom: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+records.register(
+    Company,
+    "companies",
+    label="Companies",
+    singular="company",
+    components=("Company", "CompanyInput"),
+)

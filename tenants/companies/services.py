@@ -13,6 +13,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from rapport.platform.audit import chain as audit
+from rapport.tenants import events
 from rapport.tenants.companies.models import Company
 from rapport.tenants.companies.queries import get_company
 from rapport.tenants.companies.schemas import COMPANY_FIELDS, CompanySchema, load
@@ -37,6 +38,7 @@ def create_company(session: Session, data: Mapping[str, Any]) -> Company:
     audit.record(
         session, "company.created", "company", company.id, audit.diff({}, snapshot(company))
     )
+    events.emit(session, "company.created", "companies", company.id, snapshot(company))
     return company
 
 
@@ -79,4 +81,5 @@ def delete_company(session: Session, company_id: uuid.UUID | str) -> int:
     audit.record(
         session, "company.deleted", "company", company.id, audit.diff(before, {}), note=note
     )
+    events.emit(session, "company.deleted", "companies", company.id, before)
     return kept

@@ -9,6 +9,7 @@ from sqlalchemy import JSON, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from rapport.platform.db import IdMixin, TenantBase, TimestampMixin
+from rapport.tenants import records
 
 
 class Contact(IdMixin, TimestampMixin, TenantBase):
@@ -24,3 +25,12 @@ class Contact(IdMixin, TimestampMixin, TenantBase):
     )
     owner_id: Mapped[uuid.UUID | None]
     custom: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+records.register(
+    Contact,
+    "contacts",
+    label="Contacts",
+    singular="contact",
+    components=("Contact", "ContactInput"),
+)

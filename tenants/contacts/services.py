@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from rapport.platform.audit import chain as audit
 from rapport.platform.errors import ValidationFailed
+from rapport.tenants import events
 from rapport.tenants.companies.models import Company
 from rapport.tenants.companies.schemas import load
 from rapport.tenants.contacts.models import Contact
@@ -61,6 +62,7 @@ def create_contact(session: Session, data: Mapping[str, Any]) -> Contact:
     audit.record(
         session, "contact.created", "contact", contact.id, audit.diff({}, snapshot(contact))
     )
+    events.emit(session, "contact.created", "contacts", contact.id, snapshot(contact))
     return contact
 
 
@@ -84,3 +86,4 @@ def delete_contact(session: Session, contact_id: uuid.UUID | str) -> None:
     session.delete(contact)
     session.flush()
     audit.record(session, "contact.deleted", "contact", contact.id, audit.diff(before, {}))
+    events.emit(session, "contact.deleted", "contacts", contact.id, before)

@@ -11,6 +11,7 @@ from sqlalchemy import JSON, ForeignKey, Numeric, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from rapport.platform.db import IdMixin, TenantBase, TimestampMixin, utcnow
+from rapport.tenants import records
 
 DEAL_STATUSES = ("open", "won", "lost")
 
@@ -75,3 +76,6 @@ class DealContact(IdMixin, TenantBase):
         ForeignKey("contacts.id", ondelete="CASCADE"), index=True
     )
     role: Mapped[str | None] = mapped_column(String(100))
+
+
+records.register(Deal, "deals", label="Deals", singular="deal", components=("Deal", "DealInput"))

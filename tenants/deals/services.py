@@ -19,6 +19,7 @@ from rapport.platform.audit.context import current_actor
 from rapport.platform.db import get_or_not_found, utcnow
 from rapport.platform.errors import Conflict, NotFound, ValidationFailed
 from rapport.platform.jobs import outbox
+from rapport.tenants import events
 from rapport.tenants.companies.models import Company
 from rapport.tenants.companies.schemas import load
 from rapport.tenants.contacts.models import Contact
@@ -120,6 +121,7 @@ def create_deal(session: Session, data: Mapping[str, Any]) -> Deal:
         deal.id,
         audit.diff({}, {**snapshot(deal), "stage": stage.name}),
     )
+    events.emit(session, "deal.created", "deals", deal.id, snapshot(deal))
     return deal
 
 
@@ -155,6 +157,7 @@ def delete_deal(session: Session, deal_id: uuid.UUID | str) -> None:
     session.delete(deal)
     session.flush()
     audit.record(session, "deal.deleted", "deal", deal.id, audit.diff(before, {}))
+    events.emit(session, "deal.deleted", "deals", deal.id, before)
 
 
 def _place(session: Session, deal: Deal, stage_id: uuid.UUID, position: int | None) -> None:
@@ -224,6 +227,13 @@ def move_deal(
     session.flush()
     after = {"stage": stage.name, "status": deal.status, "lost_reason": deal.lost_reason}
     audit.record(session, "deal.stage_changed", "deal", deal.id, audit.diff(before, after))
+    events.emit(
+        session,
+        "deal.stage_changed",
+        "deals",
+        deal.id,
+        {**snapshot(deal), "from_stage_id": from_stage_id, "to_stage_id": stage.id},
+    )
     outbox.add(
         session,
         deal_stage_changed,

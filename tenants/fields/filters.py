@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from rapport.platform.errors import ValidationFailed
+from rapport.tenants import records
 from rapport.tenants.fields import indexes
 from rapport.tenants.fields.queries import Field, fields_for
 from rapport.tenants.fields.validation import Invalid, coerce
@@ -14,17 +15,7 @@ from rapport.tenants.fields.validation import Invalid, coerce
 
 def record_model(record_type: str) -> Any:
     """The model class of a customizable record type."""
-    if record_type == "companies":
-        from rapport.tenants.companies.models import Company
-
-        return Company
-    if record_type == "contacts":
-        from rapport.tenants.contacts.models import Contact
-
-        return Contact
-    from rapport.tenants.deals.models import Deal
-
-    return Deal
+    return records.get(record_type).model
 
 
 def _comparable(field: Field, value: Any, dialect: str) -> Any:

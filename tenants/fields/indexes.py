@@ -20,11 +20,11 @@ from sqlalchemy.exc import DBAPIError
 
 from rapport.platform.tenancy.models import TenantRef
 from rapport.platform.tenancy.scope import tenancy
+from rapport.tenants import records
 from rapport.tenants.fields.validation import INDEXABLE
 
 log = logging.getLogger(__name__)
 API_NAME = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
-TABLES = {"companies": "companies", "contacts": "contacts", "deals": "deals"}
 
 
 def index_name(field_id: uuid.UUID, unique: bool) -> str:
@@ -63,7 +63,7 @@ def sync(tenant: TenantRef, spec: dict[str, Any]) -> None:
     """Create the indexes a field should have and drop the ones it should not (idempotent)."""
     field_id = uuid.UUID(spec["id"])
     keep = wanted(spec)
-    table = TABLES[spec["record_type"]]
+    table = records.get(spec["record_type"]).table
     runtime = tenancy()
     for unique in (True, False):
         name = index_name(field_id, unique)

@@ -6,14 +6,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from rapport.tenants import records
 from rapport.tenants.fields.queries import Field, fields_for
 
-#: Record type -> the component schemas (output and input) whose ``custom`` is described.
-COMPONENTS = {
-    "companies": ("Company", "CompanyInput"),
-    "contacts": ("Contact", "ContactInput"),
-    "deals": ("Deal", "DealInput"),
-}
 _DECIMAL = {"type": "string", "format": "decimal", "pattern": r"^-?\d+(\.\d+)?$"}
 
 
@@ -71,8 +66,11 @@ def property_of(field: Field) -> dict[str, Any]:
 def describe(document: dict[str, Any], session: Session) -> None:
     """Put the tenant's active custom fields into the document's record schemas."""
     schemas = document.get("components", {}).get("schemas", {})
-    for record_type, names in COMPONENTS.items():
-        active = fields_for(session, record_type)
+    for kind in records.all_types():
+        names = kind.components
+        if names is None:
+            continue
+        active = fields_for(session, kind.name)
         custom = {
             "type": "object",
             "description": "This workspace's custom fields.",

@@ -23,8 +23,6 @@ from rapport.platform.tenancy.engines import BoundedCache
 from rapport.platform.tenancy.scope import tenancy
 from rapport.tenants.fields.models import FieldDefinition
 
-RECORD_TYPES = ("companies", "contacts", "deals")
-RECORD_LABELS = {"companies": "Companies", "contacts": "Contacts", "deals": "Deals"}
 #: Marks a session whose transaction changed definitions: it reads them uncached.
 CHANGED = "rapport.fields.changed"
 CACHE_KEY = "rapport.fields.cache"

@@ -5,25 +5,20 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from marshmallow import ValidationError, fields, pre_load, validate, validates_schema
+from marshmallow import (
+    ValidationError,
+    fields,
+    pre_load,
+    validate,
+    validates,
+    validates_schema,
+)
 
-from rapport.tenants.companies.schemas import COMPANY_FIELDS, RecordSchema, optional_text
-from rapport.tenants.contacts.schemas import CONTACT_FIELDS
-from rapport.tenants.deals.schemas import DEAL_FIELDS
+from rapport.tenants import records
+from rapport.tenants.companies.schemas import RecordSchema, optional_text
 from rapport.tenants.fields.indexes import API_NAME
-from rapport.tenants.fields.queries import RECORD_TYPES
 from rapport.tenants.fields.validation import INDEXABLE, SELECTS, TYPES
 
-_COMMON = ("id", "created_at", "updated_at", "custom", "owner_id", "q", "sort", "cursor", "limit")
-BUILT_IN = {
-    "companies": frozenset(COMPANY_FIELDS + _COMMON),
-    "contacts": frozenset(CONTACT_FIELDS + _COMMON),
-    "deals": frozenset(
-        DEAL_FIELDS
-        + _COMMON
-        + ("pipeline_id", "stage_id", "position", "status", "lost_reason", "closed_at")
-    ),
-}
 _OPTION_VALUE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.\-]{0,59}$")
 
 
@@ -75,10 +70,14 @@ def parse_options(value: Any) -> list[dict[str, Any]]:
 class FieldSchema(RecordSchema):
     """A custom field definition as an admin writes it."""
 
-    record_type = fields.String(
-        required=True,
-        validate=validate.OneOf(RECORD_TYPES, error="Choose companies, contacts or deals."),
-    )
+    record_type = fields.String(required=True)
+
+    @validates("record_type")
+    def _known_type(self, value: str, **_kwargs: Any) -> None:
+        if not records.exists(value):
+            choices = ", ".join(records.names())
+            raise ValidationError(f"Choose one of: {choices}.")
+
     api_name = fields.String(
         required=True,
         validate=validate.Regexp(
@@ -142,7 +141,10 @@ class FieldSchema(RecordSchema):
         errors: dict[str, list[str]] = {}
         kind = data.get("type")
         record_type = data.get("record_type")
-        if record_type in BUILT_IN and data.get("api_name") in BUILT_IN[record_type]:
+        if (
+            records.exists(record_type or "")
+            and data.get("api_name") in records.get(record_type).built_in
+        ):
             errors["api_name"] = ["This name belongs to a built-in field; choose another."]
         if "options" in data:
             try:

@@ -21,6 +21,7 @@ from rapport.platform.db import utcnow
 from rapport.platform.errors import ValidationFailed
 from rapport.platform.tenancy.models import TenantRef
 from rapport.platform.tenancy.scope import tenant_committed
+from rapport.tenants import events
 from rapport.tenants.companies.schemas import load
 from rapport.tenants.fields import indexes
 from rapport.tenants.fields.filters import _comparable, record_model
@@ -309,6 +310,9 @@ def apply_changes(
     if changes:
         flush_unique(session, record_type, record)
         audit.record(session, action, target_type, record.id, changes)
+        events.emit(
+            session, action, record_type, record.id, {**snapshot(record), "changes": changes}
+        )
     return changes
 
 

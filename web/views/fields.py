@@ -10,10 +10,9 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from rapport.platform.errors import NotFound, ValidationFailed
 from rapport.platform.identity.members import MANAGERS
 from rapport.platform.tenancy.scope import tenant_db
+from rapport.tenants import records
 from rapport.tenants.fields import services
 from rapport.tenants.fields.queries import (
-    RECORD_LABELS,
-    RECORD_TYPES,
     fields_for,
     get_definition,
     sections,
@@ -36,7 +35,7 @@ def _admins_only() -> None:
 
 def _record_type() -> str:
     record_type = request.args.get("record_type") or request.form.get("record_type") or "companies"
-    if record_type not in RECORD_TYPES:
+    if not records.exists(record_type):
         abort(404)
     return record_type
 
@@ -62,10 +61,10 @@ def _options_text(options: list[dict[str, Any]]) -> str:
 
 def _form(status: int = 200, **context: Any):  # type: ignore[no-untyped-def]
     context.setdefault("errors", {})
+    types = [(t, TYPE_LABELS[t]) for t in TYPES]
     return render_template(
-        "fields/form.html", types=[(t, TYPE_LABELS[t]) for t in TYPES], record_labels=RECORD_LABELS,
-        **context,
-    ), status  # fmt: skip
+        "fields/form.html", types=types, record_labels=records.labels(), **context
+    ), status
 
 
 @bp.get("/")
@@ -74,7 +73,7 @@ def index():  # type: ignore[no-untyped-def]
     return render_template(
         "fields/index.html",
         record_type=record_type,
-        record_labels=RECORD_LABELS,
+        record_labels=records.labels(),
         fields=fields_for(tenant_db(), record_type, archived=True),
         type_labels=TYPE_LABELS,
     )

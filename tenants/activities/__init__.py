@@ -1,0 +1,1 @@
+"""Activities: tasks, calls, meetings and visits, with reminders and a calendar."""

@@ -1,0 +1,1 @@
+"""Leads: prospects not yet qualified, their capture, assignment and conversion."""

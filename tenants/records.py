@@ -1,0 +1,94 @@
+"""The customizable record types, declared once each, so every surface follows.
+
+A feature makes its records customizable by registering them next to the model::
+
+    records.register(Company, "companies", label="Companies", singular="company",
+                     components=("Company", "CompanyInput"))
+
+Custom fields (definitions, validation, filters, indexes), the admin screens and the tenant's
+OpenAPI document all read this registry; none of them names a record type.
+Registration happens when the model module is imported, and every tenant model module is imported
+by :func:`rapport.platform.metadata.tenant_metadata`, which the lookups below call first.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from sqlalchemy import inspect
+
+#: Names a custom field's API name may never take, whatever the record type.
+RESERVED = frozenset({"id", "created_at", "updated_at", "custom", "owner_id"}) | frozenset(
+    {"q", "sort", "cursor", "limit", "view", "format", "fields"}
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class RecordType:
+    name: str  # the plural key used in URLs, field definitions and the API: "companies"
+    model: Any
+    label: str  # "Companies"
+    singular: str  # the audit target type: "company"
+    components: tuple[str, str] | None  # OpenAPI component names (output, input), if any
+    module: str  # the tenant module that owns it (modules can be switched off)
+
+    @property
+    def table(self) -> str:
+        return self.model.__table__.name
+
+    @property
+    def built_in(self) -> frozenset[str]:
+        """Names already taken on this record: its columns, relationships and reserved words."""
+        mapper = inspect(self.model)
+        return frozenset(mapper.attrs.keys()) | RESERVED
+
+
+_registry: dict[str, RecordType] = {}
+
+
+def register(
+    model: Any,
+    name: str,
+    *,
+    label: str,
+    singular: str,
+    components: tuple[str, str] | None = None,
+    module: str = "sales",
+) -> RecordType:
+    """Declare ``model`` a customizable record type (idempotent for the same model)."""
+    existing = _registry.get(name)
+    if existing is not None and existing.model is not model:
+        raise ValueError(f"record type {name!r} is already registered for {existing.model}")
+    kind = RecordType(name, model, label, singular, components, module)
+    _registry[name] = kind
+    return kind
+
+
+def _loaded() -> dict[str, RecordType]:
+    from rapport.platform.metadata import tenant_metadata
+
+    tenant_metadata()
+    return _registry
+
+
+def all_types() -> tuple[RecordType, ...]:
+    """Every customizable record type, in registration order."""
+    return tuple(_loaded().values())
+
+
+def names() -> tuple[str, ...]:
+    return tuple(_loaded())
+
+
+def labels() -> dict[str, str]:
+    return {kind.name: kind.label for kind in _loaded().values()}
+
+
+def get(name: str) -> RecordType:
+    """The record type called ``name``; KeyError if there is none."""
+    return _loaded()[name]
+
+
+def exists(name: str) -> bool:
+    return name in _loaded()

@@ -1,0 +1,1 @@
+"""Global search across the tenant's records."""

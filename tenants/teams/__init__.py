@@ -1,0 +1,1 @@
+"""Teams and territories: who sells where, and how new leads are routed."""

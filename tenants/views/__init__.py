@@ -1,0 +1,1 @@
+"""Saved list views per user: filters, sort and columns, and CSV export."""

@@ -1,0 +1,1 @@
+"""Visit plans: customers visited on a cycle, generated ahead, checked in on site."""

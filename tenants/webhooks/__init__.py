@@ -1,0 +1,1 @@
+"""Webhooks: signed deliveries of record events to integrators' endpoints."""

@@ -1,0 +1,3 @@
+"""Tables of webhooks (in each tenant's schema)."""
+
+from __future__ import annotations

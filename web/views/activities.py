@@ -1,0 +1,7 @@
+"""Activities in the browser (routes to come)."""
+
+from __future__ import annotations
+
+from rapport.web.workspace import workspace_blueprint
+
+bp = workspace_blueprint("activities", __name__, "/activities")

@@ -1,0 +1,7 @@
+"""Teams in the browser (routes to come)."""
+
+from __future__ import annotations
+
+from rapport.web.workspace import workspace_blueprint
+
+bp = workspace_blueprint("teams", __name__, "/settings/teams")
