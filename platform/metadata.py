@@ -34,6 +34,7 @@ TENANT_MODELS = (
     "rapport.tenants.search.models",
     "rapport.tenants.views.models",
     "rapport.tenants.webhooks.models",
+    "rapport.tenants.idempotency.models",
 )
 
 

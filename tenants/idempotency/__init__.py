@@ -1,0 +1,1 @@
+"""Idempotency-Key: a POST repeated under the same key replays the first response."""
