@@ -10,12 +10,12 @@ from __future__ import annotations
 from flask import g, request
 from flask_smorest import Blueprint
 
-from rapport.api import errors
+from rapport.api import errors, idempotency
 from rapport.billing import quotas
 from rapport.platform.apikeys import limits
 from rapport.platform.apikeys import services as apikeys
 from rapport.platform.apikeys.keyformat import LOOKS_LIKE_KEY
-from rapport.platform.apikeys.models import ApiKey
+from rapport.platform.apikeys.services import KeyInfo
 from rapport.platform.audit.context import Actor, set_actor
 from rapport.platform.db import db
 from rapport.platform.tenancy.scope import set_request_tenant
@@ -41,7 +41,8 @@ def authenticate_request() -> None:
     if found is None:
         _unauthorized("The API key is not valid, has expired or was revoked.")
     key, tenant = found
-    # The last-used note is a boundary of its own: it stays even if the request then fails.
+    # The last-used note (if one was written) is a boundary of its own: it stays even if the
+    # request then fails.
     db.session.commit()
     g.api_key = key
     set_request_tenant(tenant)
@@ -68,7 +69,7 @@ def _rate_headers(response):  # type: ignore[no-untyped-def]
     return response
 
 
-def current_key() -> ApiKey:
+def current_key() -> KeyInfo:
     return g.api_key
 
 
@@ -76,6 +77,8 @@ def api_blueprint(name: str, import_name: str, **kwargs: object) -> Blueprint:
     """A smorest blueprint whose every request is authenticated by key and translated on error."""
     blp = Blueprint(name, import_name, **kwargs)  # type: ignore[arg-type]
     blp.before_request(authenticate_request)
+    blp.before_request(idempotency.begin)  # after the key: claims are per API key
+    blp.after_request(idempotency.finish)
     blp.after_request(_rate_headers)
     errors.install(blp)
     return blp

@@ -8,16 +8,26 @@ from typing import Any
 import marshmallow as ma
 from flask import request
 from flask.views import MethodView
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rapport.api import errors
 from rapport.api.auth import api_blueprint
-from rapport.api.records import ListArgs, check_if_match, etag_header, page_body, page_schema
+from rapport.api.records import (
+    FILTER_PARAMETER,
+    ListArgs,
+    check_if_match,
+    etag_header,
+    page_body,
+    page_schema,
+    record_page,
+)
 from rapport.platform.db import get_or_not_found
 from rapport.platform.tenancy.scope import tenant_db
 from rapport.tenants.companies import queries, services
 from rapport.tenants.companies.models import Company
-from rapport.tenants.companies.schemas import CompanySchema
+from rapport.tenants.companies.schemas import CompanySchema, plain_text
+from rapport.tenants.fields.filters import filter_clause
 
 blp = api_blueprint(
     "api_companies", __name__, url_prefix="/api/v1/companies", description="Companies (accounts)."
@@ -66,16 +76,19 @@ def _locked(session: Session, company_id: uuid.UUID) -> Company:
 @blp.route("")
 class Companies(MethodView):
     @blp.arguments(ListArgs, location="query")
+    @blp.doc(parameters=[FILTER_PARAMETER])
     @blp.response(200, CompanyPageSchema)
     def get(self, args: dict[str, Any]):  # type: ignore[no-untyped-def]
-        """List companies"""
-        page, sort = queries.list_companies(
-            tenant_db(),
-            q=args["q"],
-            sort=args["sort"],
-            cursor=args["cursor"],
-            limit=args["limit"],
-            custom=custom_filters(),
+        """List companies (search, filter[<field>][<op>], sort by any field)"""
+        session = tenant_db()
+        stmt = select(Company)
+        for api_name, value in custom_filters().items():
+            stmt = stmt.where(filter_clause(session, "companies", api_name, value))
+        q = plain_text(args["q"] or "").strip()
+        if q:
+            stmt = stmt.where(queries.search_filter(q))
+        page, sort = record_page(
+            session, "companies", stmt, Company.id, args, default_sort=queries.DEFAULT_SORT
         )
         return page_body(page, sort, page.items)
 

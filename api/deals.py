@@ -7,15 +7,24 @@ from typing import Any
 
 import marshmallow as ma
 from flask.views import MethodView
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rapport.api import errors
 from rapport.api.auth import api_blueprint
-from rapport.api.records import ListArgs, check_if_match, etag_header, page_body, page_schema
+from rapport.api.records import (
+    FILTER_PARAMETER,
+    ListArgs,
+    check_if_match,
+    etag_header,
+    page_body,
+    page_schema,
+    record_page,
+)
 from rapport.platform.db import get_or_not_found
 from rapport.platform.errors import NotFound, ValidationFailed
 from rapport.platform.tenancy.scope import tenant_db
-from rapport.tenants.companies.schemas import load
+from rapport.tenants.companies.schemas import load, plain_text
 from rapport.tenants.deals import queries, services
 from rapport.tenants.deals.models import DEAL_STATUSES, Deal
 from rapport.tenants.deals.schemas import MAX_AMOUNT, DealSchema, MoveSchema
@@ -84,8 +93,11 @@ def document(spec: Any) -> None:
     spec.components.schema("DealMove", schema=MoveSchema)
 
 
+_REPRESENTATION = DealRecordSchema()  # built once: building a schema costs more than a dump
+
+
 def represent(deal: Deal) -> dict[str, Any]:
-    return DealRecordSchema().dump(deal)
+    return _REPRESENTATION.dump(deal)
 
 
 def _locked(session: Session, deal_id: uuid.UUID) -> Deal:
@@ -95,16 +107,19 @@ def _locked(session: Session, deal_id: uuid.UUID) -> Deal:
 @blp.route("")
 class Deals(MethodView):
     @blp.arguments(DealListArgs, location="query")
+    @blp.doc(parameters=[FILTER_PARAMETER])
     @blp.response(200, DealPageSchema)
     def get(self, args: dict[str, Any]):  # type: ignore[no-untyped-def]
-        """List deals"""
-        page, sort = queries.list_deals(
-            tenant_db(),
-            q=args["q"],
-            status=args["status"],
-            sort=args["sort"],
-            cursor=args["cursor"],
-            limit=args["limit"],
+        """List deals (search, status, filter[<field>][<op>], sort by any field)"""
+        session = tenant_db()
+        stmt = select(Deal)
+        q = plain_text(args["q"] or "").strip()
+        if q:
+            stmt = stmt.where(Deal.name.icontains(q, autoescape=True))
+        if args["status"]:
+            stmt = stmt.where(Deal.status == args["status"])
+        page, sort = record_page(
+            session, "deals", stmt, Deal.id, args, default_sort=queries.DEFAULT_SORT
         )
         return page_body(page, sort, page.items)
 

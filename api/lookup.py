@@ -11,7 +11,7 @@ import marshmallow as ma
 
 from rapport.api.auth import api_blueprint
 from rapport.api.companies import CompanyRecordSchema
-from rapport.api.contacts import ContactRecordSchema
+from rapport.api.contacts import ContactRecordSchema, Full
 from rapport.platform.tenancy.scope import tenant_db
 from rapport.tenants import lookup
 
@@ -77,7 +77,7 @@ def find(args: dict[str, Any]):  # type: ignore[no-untyped-def]
         contacts = lookup.contacts_by_email(session, args["email"])
         companies = []
     by_id = lookup.companies_of(session, contacts)
-    items = [_WithCompany(c, by_id.get(c.company_id)) for c in contacts]
+    items = [_WithCompany(c, by_id.get(c.company_id)) for c in Full.many(session, contacts)]
     return {"contacts": items, "companies": companies}
 
 

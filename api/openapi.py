@@ -13,6 +13,7 @@ from typing import Any
 
 from flask import current_app, jsonify
 
+from rapport.api import idempotency
 from rapport.api.auth import api_blueprint
 from rapport.platform.tenancy.models import TenantRef
 from rapport.platform.tenancy.scope import current_tenant, tenant_db
@@ -44,6 +45,7 @@ def base_document() -> Document:
 
 
 def _tidy(document: Document) -> Document:
+    idempotency.document(document)
     # smorest tags operations with the blueprint's name; integrators should read "companies".
     for tag in document.get("tags", []):
         tag["name"] = tag["name"].removeprefix(BLUEPRINT_PREFIX)

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+import uuid
 from typing import Any
 
 import marshmallow as ma
 from flask import request
+from sqlalchemy import ColumnElement, Select
+from sqlalchemy.orm import Session
 
 from rapport.api import errors
-from rapport.tenants.paging import DEFAULT_LIMIT, MAX_LIMIT
+from rapport.platform.errors import ValidationFailed
+from rapport.tenants import filtering
+from rapport.tenants.paging import DEFAULT_LIMIT, MAX_LIMIT, Page, SortOption, keyset_page
 
 
 class ListArgs(ma.Schema):
@@ -81,3 +87,98 @@ def check_if_match(representation: dict[str, Any]) -> None:
 
 def etag_header(representation: dict[str, Any]) -> dict[str, str]:
     return {"ETag": f'"{etag_of(representation)}"'}
+
+
+# -- filters: filter[<field>][<op>]=value ---------------------------------------------------------
+_FILTER = re.compile(r"^filter\[([^\[\]]{1,100})\](?:\[([^\[\]]{1,20})\])?$")
+MAX_FILTERS = 20
+
+#: The ``filter`` query parameter as the OpenAPI document describes it (deepObject style).
+FILTER_PARAMETER = {
+    "name": "filter",
+    "in": "query",
+    "required": False,
+    "style": "deepObject",
+    "explode": True,
+    "description": (
+        "Filters, all of which must hold: `filter[<field>][<op>]=<value>`; `filter[<field>]=v` "
+        "means `eq`. Fields are the record's own (e.g. `name`, `owner_id`, `created_at`) or its "
+        "custom fields, `custom.<api_name>`. Operators: "
+        + ", ".join(f"`{op}`" for op in filtering.OPERATORS)
+        + ". `in` takes comma-separated values; `is_null` takes true or false; dates are "
+        "YYYY-MM-DD (a whole day) or ISO 8601 times. Example: "
+        "`filter[amount][gte]=1000&filter[custom.region][in]=north,south`. "
+        "`sort` accepts the same fields (prefix - for descending)."
+    ),
+    "schema": {"type": "object", "additionalProperties": {"type": "string"}},
+}
+
+
+def filter_items() -> list[tuple[str, str, str]]:
+    """The ``filter[...]`` query arguments as (field, operator, value)."""
+    items: list[tuple[str, str, str]] = []
+    for name, value in request.args.items(multi=True):
+        if not name.startswith("filter"):
+            continue
+        match = _FILTER.match(name)
+        if match is None:
+            errors.fail(
+                422,
+                "Write filters as filter[<field>][<op>]=<value>.",
+                errors={"query": {name[:120]: ["Not a filter of the form filter[field][op]."]}},
+            )
+        items.append((match.group(1), match.group(2) or "eq", value))
+    if len(items) > MAX_FILTERS:
+        errors.fail(422, f"Use at most {MAX_FILTERS} filters.")
+    return items
+
+
+def filter_conditions(session: Session, record_type: str) -> list[filtering.Condition]:
+    """The request's filters, checked against the record type's fields (422 naming bad ones)."""
+    items = filter_items()
+    if not items:
+        return []
+    try:
+        return filtering.parse(session, record_type, items)
+    except ValidationFailed as exc:
+        errors.fail(422, "Some filters are not valid.", errors={"query": exc.errors})
+
+
+#: The sort keys of the first API version, still accepted.
+_SORT_ALIASES = {"created": "created_at", "updated": "updated_at"}
+
+
+def sort_option(session: Session, record_type: str, raw: str | None, default: str) -> SortOption:
+    """``name`` / ``-custom.region``: any field that sorts; anything else means the default."""
+    text = (raw or "").strip()
+    key = text.lstrip("-")
+    key = _SORT_ALIASES.get(key, key)
+    if not key or len(key) > 100 or not filtering.sortable(session, record_type, key):
+        return SortOption(default.lstrip("-"), default.startswith("-"))
+    return SortOption(key, text.startswith("-"))
+
+
+def record_page(
+    session: Session,
+    record_type: str,
+    stmt: Select[Any],
+    id_col: ColumnElement[uuid.UUID],
+    args: dict[str, Any],
+    *,
+    default_sort: str,
+    me: uuid.UUID | None = None,
+) -> tuple[Page[Any], SortOption]:
+    """One page of ``stmt`` with the request's filters, sorted by any field, keyset-paged."""
+    order = sort_option(session, record_type, args.get("sort"), default_sort)
+    try:
+        stmt = filtering.apply(
+            session, record_type, stmt, filter_conditions(session, record_type), me=me
+        )
+        key = filtering.sort_key(session, record_type, order.key)
+    except ValidationFailed as exc:
+        errors.fail(422, "Some filters are not valid.", errors={"query": exc.errors})
+    page = keyset_page(
+        session, stmt, key=key, id_col=id_col, sort=order, cursor=args["cursor"],
+        limit=args["limit"],
+    )  # fmt: skip
+    return page, order

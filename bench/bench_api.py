@@ -76,11 +76,40 @@ def rate(fn: Callable[[], Any], seconds: float) -> float:
     return count / elapsed
 
 
+def _profile(call: Callable[[], Any], count: int) -> None:
+    """Print where the time of ``count`` calls goes (cumulative and own time)."""
+    import cProfile
+    import pstats
+
+    for _ in range(50):
+        call()
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(count):
+        call()
+    profiler.disable()
+    stats = pstats.Stats(profiler).strip_dirs()
+    stats.sort_stats("cumulative").print_stats(45)
+    stats.sort_stats("tottime").print_stats(25)
+
+
 def main() -> None:
     p = parser(__doc__.splitlines()[0], tenants=1)
     p.add_argument("--seconds", type=float, default=3.0, help="per round and side")
     p.add_argument("--rounds", type=int, default=5)
+    p.add_argument(
+        "--profile", type=int, default=0, metavar="N",
+        help="instead of measuring, profile N get-by-id calls (cProfile) and print the top",
+    )  # fmt: skip
+    p.add_argument(
+        "--no-key-cache", action="store_true",
+        help="re-read the key and tenant on every request (the cost before the per-process cache)",
+    )  # fmt: skip
     args = p.parse_args()
+    if args.no_key_cache:
+        from rapport.platform.apikeys import services as key_services
+
+        key_services.CACHE_SECONDS = -1.0
     with deployment(args.backend) as overrides:
         # The limits must not throttle the benchmark; the counting still runs on every call.
         overrides.update(api_rate_per_minute=10**9, api_tenant_rate_per_minute=10**9)
@@ -123,6 +152,11 @@ def main() -> None:
                 lambda: bare.get(f"/companies/{target}"),
             ),
         }
+        if args.profile:
+            _profile(cases["get"][0], args.profile)
+            with app.app_context():
+                tenancy().dispose()
+            return
         results: dict[str, Any] = {}
         for name, (api_call, bare_call) in cases.items():
             for _ in range(50):  # warm both
@@ -149,7 +183,7 @@ def main() -> None:
         save(
             "api",
             {"backend": args.backend, "records": RECORDS, "rounds": args.rounds,
-             "seconds": args.seconds, "results": results},
+             "seconds": args.seconds, "key_cache": not args.no_key_cache, "results": results},
         )  # fmt: skip
 
 

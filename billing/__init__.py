@@ -1,9 +1,14 @@
-"""Plans, subscriptions, usage metering, quotas and (later) the Stripe gateway.
+"""Plans, subscriptions, usage metering, quotas and the Stripe gateway.
 
-``plans`` (the catalog in code), ``models`` (subscriptions and hourly usage, control plane),
-``services`` (trial, plan and state changes), ``access`` (state → full / read-only / none, enforced
-at the tenant session's flush), ``metering`` (the hourly totals job), ``quotas`` (soft and hard
-limits). :func:`init_app` wires them into an application.
+``plans`` (the catalog in code), ``models`` (subscriptions, hourly usage, handled Stripe events,
+billing notices; control plane), ``services`` (trial, plan and state changes), ``access`` (state →
+full / read-only / none, enforced at the tenant session's flush), ``metering`` (the hourly totals
+job), ``quotas`` (soft and hard limits; the API quota checked in the rate limiter's Redis call),
+``catalog`` (plans as Stripe products, prices and meters), ``meter_push`` (hourly totals to Stripe
+Billing Meters, reconciliation), ``stripe_gateway`` (Checkout, portal, plan changes, invoices,
+webhooks), ``lifecycle`` (the periodic sweep: trials, periods, retention, soft-limit emails,
+seats) and ``notices`` (billing emails, once per occasion). :func:`init_app` wires them into an
+application.
 """
 
 from __future__ import annotations
@@ -21,6 +26,10 @@ def init_app(app: Flask) -> None:
     from rapport.platform.tenancy.scope import add_flush_guard
 
     add_flush_guard(app, access.flush_guard)
+    from rapport.billing import quotas
+
+    # The API's hot path checks and counts the period quota with the rate limit, in one call.
+    app.extensions["rapport.api_quota"] = quotas.api_quota
 
     def _read_only_page(exc: access.WorkspaceReadOnly):  # type: ignore[no-untyped-def]
         title = "Read-only workspace"

@@ -2,7 +2,11 @@
 
 The hot path only counts (API calls: ``platform/apikeys/limits.py``); this periodic job turns the
 counters and the database into one row per tenant, meter and UTC hour holding the hour's absolute
-total. Writing totals rather than increments makes the job idempotent: running it again writes the
+total. Money-relevant events that leave a row behind are counted from the rows, so they cannot be
+lost with a counter: emails sent are the tenant's outbox rows of the ``email`` queue done in that
+hour, workflow runs those of the ``workflows`` queue (each row runs its effect once, by event key).
+
+Writing totals rather than increments makes the job idempotent: running it again writes the
 same numbers; a total that changed bumps the row's ``revision`` so the push to Stripe can send the
 new version under a new identifier.
 """
@@ -20,6 +24,7 @@ from sqlalchemy.orm import Session
 from rapport.billing.models import UsageHour
 from rapport.platform.apikeys import limits
 from rapport.platform.db import utcnow
+from rapport.platform.jobs.models import OutboxEntry
 from rapport.platform.jobs.registry import job
 from rapport.platform.tenancy.models import Tenant, TenantRef, TenantState
 from rapport.platform.tenancy.scope import tenant_session
@@ -75,15 +80,19 @@ def record_total(
     return "changed"
 
 
-def write_hourly_totals(session: Session, now: dt.datetime | None = None) -> FlushReport:
-    """Write every active tenant's totals for the current hour and the few before it."""
+def write_hourly_totals(
+    session: Session, now: dt.datetime | None = None, tenant_ids: list[uuid.UUID] | None = None
+) -> FlushReport:
+    """Write every active tenant's (or only these tenants') totals for the current hour and the
+    few before it."""
     now = now or utcnow()
     current = floor_hour(now)
     hours = [current - dt.timedelta(hours=n) for n in range(LOOKBACK_HOURS, -1, -1)]
     report = FlushReport()
-    tenants = session.scalars(
-        select(Tenant).where(Tenant.state == TenantState.ACTIVE.value).order_by(Tenant.id)
-    ).all()
+    stmt = select(Tenant).where(Tenant.state == TenantState.ACTIVE.value).order_by(Tenant.id)
+    if tenant_ids is not None:
+        stmt = stmt.where(Tenant.id.in_(tenant_ids))
+    tenants = session.scalars(stmt).all()
     for tenant in tenants:
         report.tenants += 1
         outcomes = []
@@ -91,17 +100,51 @@ def write_hourly_totals(session: Session, now: dt.datetime | None = None) -> Flu
             calls = limits.api_calls(tenant.id, hour, current_app._get_current_object())
             if calls:  # an hour without calls needs no row (absent means zero)
                 outcomes.append(record_total(session, tenant.id, "api_calls", hour, calls))
-        outcomes.append(record_total(session, tenant.id, "records", current, _records(tenant)))
+        records, done = _from_rows(tenant, hours)
+        for (meter, hour), quantity in sorted(done.items()):
+            outcomes.append(record_total(session, tenant.id, meter, hour, quantity))
+        outcomes.append(record_total(session, tenant.id, "records", current, records))
         for outcome in outcomes:
             setattr(report, outcome, getattr(report, outcome) + 1)
         session.flush()
     return report
 
 
-def _records(tenant: Tenant) -> int:
+#: Outbox queues whose done rows are billable events, per meter.
+ROW_METERS = {"emails": "email", "workflow_runs": "workflows"}
+
+
+def count_done(session: Session, queue: str, hour: dt.datetime) -> int:
+    """Outbox rows of ``queue`` whose effect ran in this UTC hour (tenant session)."""
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(OutboxEntry)
+            .where(
+                OutboxEntry.queue == queue,
+                OutboxEntry.done_at >= hour,
+                OutboxEntry.done_at < hour + dt.timedelta(hours=1),
+            )
+        )
+        or 0
+    )
+
+
+def _from_rows(
+    tenant: Tenant, hours: list[dt.datetime]
+) -> tuple[int, dict[tuple[str, dt.datetime], int]]:
+    """Stored records now, and the row-derived meters per hour (only hours with events, plus
+    hours already written: a total never silently stays above what the rows say)."""
     ref: TenantRef = tenant.ref
+    done: dict[tuple[str, dt.datetime], int] = {}
     with tenant_session(ref) as tenant_db:
-        return count_records(tenant_db)
+        records = count_records(tenant_db)
+        for meter, queue in ROW_METERS.items():
+            for hour in hours:
+                quantity = count_done(tenant_db, queue, hour)
+                if quantity:
+                    done[(meter, hour)] = quantity
+    return records, done
 
 
 @job("billing", plane="control", retries=1)

@@ -144,10 +144,18 @@ def exhausted_message(meter: MeterUsage, plan: Plan) -> str:
 
 
 def api_refusal(tenant_id: uuid.UUID, now: dt.datetime | None = None) -> DomainError | None:
-    """Why an API call of this tenant must be refused before it is counted, or None."""
+    """Why an API call of this tenant must be refused before anything is counted, or None.
+
+    Only the workspace's state is checked here; the quota is checked and counted in the same
+    Redis round trip as the rate limit (:func:`api_quota`, used by ``limits.check``)."""
     access = billing_access.access_for(tenant_id, now)
     if not access.readable:
         return WorkspaceSuspended(access.message or "This workspace is suspended.")
+    return None
+
+
+def api_quota(tenant_id: uuid.UUID) -> limits.Quota | None:
+    """The tenant's API-call cap for this period, for the hot path (None: no cap)."""
     subscription = _subscription(tenant_id)
     if subscription is None:
         return None
@@ -155,11 +163,18 @@ def api_refusal(tenant_id: uuid.UUID, now: dt.datetime | None = None) -> DomainE
     cap = plan.hard_cap("api_calls")
     if cap is None:
         return None
-    used = api_calls_this_period(db.session, subscription, now)
-    meter = MeterUsage("api_calls", METER_LABELS["api_calls"], used, 0, cap)
-    if meter.exhausted:
-        return QuotaExceeded(exhausted_message(meter, plan))
-    return None
+    start = floor_hour(subscription.current_period_start)
+    ttl = int((subscription.current_period_end - start).total_seconds()) + 7 * 86400
+
+    def seed() -> int:
+        with Session(db.engine) as session:
+            return api_calls_this_period(session, subscription)
+
+    def refusal() -> DomainError:
+        used = MeterUsage("api_calls", METER_LABELS["api_calls"], cap, 0, cap)
+        return QuotaExceeded(exhausted_message(used, plan))
+
+    return limits.Quota(f"{start:%Y%m%d%H}", cap, max(ttl, 3600), seed, refusal)
 
 
 def warnings(tenant_id: uuid.UUID, now: dt.datetime | None = None) -> list[str]:
@@ -177,3 +192,38 @@ def warnings(tenant_id: uuid.UUID, now: dt.datetime | None = None) -> list[str]:
                 f"{meter.label}: {meter.percent}% of the {meter.included:,} included this period."
             )
     return lines
+
+
+def daily_usage(
+    session: Session, subscription: Subscription, meter: str, now: dt.datetime | None = None
+) -> list[tuple[dt.date, int]]:
+    """This period's usage of a flow meter per UTC day, from the period's first day to today
+    (levels report the day's last total)."""
+    now = now or utcnow()
+    start = floor_hour(subscription.current_period_start)
+    rows = session.execute(
+        select(UsageHour.hour, UsageHour.quantity).where(
+            UsageHour.tenant_id == subscription.tenant_id,
+            UsageHour.meter == meter,
+            UsageHour.hour >= start,
+        )
+    ).all()
+    per_hour = {hour: quantity for hour, quantity in rows}
+    if meter == "api_calls":
+        current = floor_hour(now)
+        for hour in (current - dt.timedelta(hours=1), current):
+            if hour >= start:
+                per_hour[hour] = max(
+                    per_hour.get(hour, 0), limits.api_calls(subscription.tenant_id, hour)
+                )
+    days: dict[dt.date, int] = {}
+    first, last = start.date(), now.astimezone(dt.UTC).date()
+    day = first
+    while day <= last:
+        days[day] = 0
+        day += dt.timedelta(days=1)
+    for hour, quantity in sorted(per_hour.items()):
+        day = hour.astimezone(dt.UTC).date()
+        if day in days:
+            days[day] = quantity if meter in LEVELS else days[day] + quantity
+    return sorted(days.items())

@@ -50,9 +50,16 @@ class Settings:
     stripe_api_key: str = ""
     stripe_api_base: str = ""  # another Stripe API address (a test double); empty: Stripe's own
     stripe_webhook_secret: str = ""
+    # Days an unpaid or canceled workspace stays read-only before it is suspended.
+    billing_retention_days: int = 30
+    # Minutes between two seat-quantity updates of one subscription (Stripe limits them per hour).
+    billing_seat_sync_minutes: int = 15
     # How many reverse proxies (the TLS proxy, a load balancer) stand in front of the app and set
     # X-Forwarded-For/-Proto/-Host; 0 trusts none of those headers.
     proxy_hops: int = 0
+    # Webhook deliveries refuse private, loopback and link-local addresses unless this is on
+    # (tests with a receiver on 127.0.0.1; never in production).
+    webhook_allow_private: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

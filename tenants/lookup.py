@@ -17,10 +17,11 @@ So ``+86 10-1234 5678``, ``(010) 1234-5678``, ``0086 10 1234 5678``, ``010123456
 Where the work happens: no column is added. The database narrows the candidates with the digits of
 the stored ``phone`` (``regexp_replace`` on PostgreSQL, a ``replace()`` chain on SQLite) containing
 the last seven digits of the number asked for; Python then applies the exact rule above to those
-few rows. The containment test cannot use an index, so it scans the tenant's contacts; that is
-milliseconds at CRM sizes (tens of thousands of rows per tenant). A normalised, indexed
-``phone_nsn`` column is the step to take if a tenant's table outgrows that, at the price of a
-migration and of keeping the column in step in every writer.
+few rows. A contact's further numbers and addresses (``contact_phones`` / ``contact_emails``) are
+searched the same way as the primary ones. The containment test cannot use an index, so it scans
+the tenant's contacts; that is milliseconds at CRM sizes (tens of thousands of rows per tenant).
+A normalised, indexed ``phone_nsn`` column is the step to take if a tenant's table outgrows that,
+at the price of a migration and of keeping the column in step in every writer.
 """
 
 from __future__ import annotations
@@ -28,11 +29,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 from rapport.tenants.companies.models import Company
-from rapport.tenants.contacts.models import Contact
+from rapport.tenants.contacts.models import Contact, ContactEmail, ContactPhone
 
 _TWO_DIGIT_CODES = frozenset(
     {"20", "27", "30", "31", "32", "33", "34", "36", "39", "40", "41", "43", "44", "45", "46",
@@ -113,7 +114,13 @@ def contacts_by_phone(session: Session, phone: str) -> list[Contact]:
     nsn = national_number(phone)
     if len(nsn) < MIN_NSN_DIGITS:
         return []
-    return _phone_matches(session, Contact, nsn)
+    found = {c.id: c for c in _phone_matches(session, Contact, nsn)}
+    # Further numbers: the primary one is the contact's own ``phone`` and was searched above.
+    others = {row.contact_id for row in _phone_matches(session, ContactPhone, nsn)} - set(found)
+    if others:
+        for contact in session.scalars(select(Contact).where(Contact.id.in_(others))):
+            found[contact.id] = contact
+    return [found[key] for key in sorted(found)][:MAX_RESULTS]
 
 
 def companies_by_phone(session: Session, phone: str) -> list[Company]:
@@ -132,7 +139,16 @@ def contacts_by_email(session: Session, email: str) -> list[Contact]:
     return list(
         session.scalars(
             select(Contact)
-            .where(func.lower(Contact.email) == address)
+            .where(
+                or_(
+                    func.lower(Contact.email) == address,
+                    Contact.id.in_(
+                        select(ContactEmail.contact_id).where(
+                            func.lower(ContactEmail.email) == address
+                        )
+                    ),
+                )
+            )
             .order_by(Contact.id)
             .limit(MAX_RESULTS)
         )

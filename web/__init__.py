@@ -92,5 +92,6 @@ def init_app(app: Flask) -> None:
     import rapport.billing as billing
 
     billing.init_app(app)
+    importlib.import_module("rapport.web.views.search").init_app(app)
     for name in BLUEPRINT_MODULES:
         app.register_blueprint(importlib.import_module(name).bp)

@@ -9,12 +9,15 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import threading
+import time
 import uuid
+from collections import OrderedDict
+from dataclasses import dataclass, field
 
 from flask import current_app
-from sqlalchemy import or_, select, update
+from sqlalchemy import event, or_, select, update
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 
 from rapport.platform.apikeys import keyformat
 from rapport.platform.apikeys.models import ApiKey
@@ -131,6 +134,7 @@ def revoke_key(
             tenant_id=key.tenant_id,
             actor=actor,
         )
+    forget_keys_after_commit(session, key.tenant_id)
     return key
 
 
@@ -155,47 +159,198 @@ def bearer_token(header_value: str | None) -> str | None:
     return token.strip() or None
 
 
+# -- authentication, cached per process ------------------------------------------------------------
+#: How long a process trusts what it read about a key and its tenant. Revocation does not wait for
+#: it: revoking bumps the tenant's key version (Redis, shared by every process), which every
+#: request compares. A tenant suspended in the registry is refused within this time.
+CACHE_SECONDS = 10.0
+CACHE_SIZE = 4096
+_VERSIONS = "rapport.apikeys.versions"
+_CACHE = "rapport.apikeys.cache"
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    """What a request needs of its key (a plain value: no ORM row to expire or refresh)."""
+
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    name: str
+    role: str
+    prefix_id: str
+    secret_hmac: str
+    expires_at: dt.datetime | None
+    revoked_at: dt.datetime | None
+
+    def state(self, now: dt.datetime | None = None) -> str:
+        now = now or utcnow()
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at is not None and self.expires_at <= now:
+            return "expired"
+        return "active"
+
+
+@dataclass
+class _Entry:
+    key: KeyInfo
+    tenant: TenantRef | None  # None: the tenant is not active
+    version: int
+    loaded: float
+    last_used_at: dt.datetime | None = field(default=None)
+
+
+class _LocalVersions:
+    """Key versions of the embedded default (one process)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.values: dict[uuid.UUID, int] = {}
+
+    def get(self, tenant_id: uuid.UUID) -> int:
+        with self.lock:
+            return self.values.get(tenant_id, 0)
+
+    def bump(self, tenant_id: uuid.UUID) -> None:
+        with self.lock:
+            self.values[tenant_id] = self.values.get(tenant_id, 0) + 1
+
+
+class _RedisVersions:
+    def __init__(self, url: str, prefix: str) -> None:
+        import redis
+
+        self.redis = redis.Redis.from_url(url)
+        self.prefix = prefix
+
+    def get(self, tenant_id: uuid.UUID) -> int:
+        return int(self.redis.get(f"{self.prefix}:apikeys:version:{tenant_id}") or 0)
+
+    def bump(self, tenant_id: uuid.UUID) -> None:
+        self.redis.incr(f"{self.prefix}:apikeys:version:{tenant_id}")
+
+
+def _versions() -> _LocalVersions | _RedisVersions:
+    store = current_app.extensions.get(_VERSIONS)
+    if store is None:
+        settings = _settings()
+        store = (
+            _RedisVersions(settings.redis_url, settings.role_prefix)
+            if settings.redis_url
+            else _LocalVersions()
+        )
+        store = current_app.extensions.setdefault(_VERSIONS, store)
+    return store
+
+
+class _KeyCache:
+    """A small thread-safe LRU map of key id → entry (bounded: memory must not grow with keys)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.lock = threading.Lock()
+        self.items: OrderedDict[str, _Entry] = OrderedDict()
+
+    def get(self, prefix_id: str) -> _Entry | None:
+        with self.lock:
+            entry = self.items.get(prefix_id)
+            if entry is not None:
+                self.items.move_to_end(prefix_id)
+            return entry
+
+    def put(self, prefix_id: str, entry: _Entry) -> None:
+        with self.lock:
+            self.items[prefix_id] = entry
+            self.items.move_to_end(prefix_id)
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+
+
+def _cache() -> _KeyCache:
+    cache = current_app.extensions.get(_CACHE)
+    if cache is None:
+        cache = current_app.extensions.setdefault(_CACHE, _KeyCache(CACHE_SIZE))
+    return cache
+
+
+def forget_keys(tenant_id: uuid.UUID) -> None:
+    """Make every process re-read this tenant's keys on their next request."""
+    _versions().bump(tenant_id)
+
+
+def forget_keys_after_commit(session: Session, tenant_id: uuid.UUID) -> None:
+    """Forget now and again once ``session`` commits: a request that re-read the key in between
+    (still unrevoked) must not keep that copy."""
+    forget_keys(tenant_id)
+    app = current_app._get_current_object()
+
+    def after_commit(_session: Session) -> None:
+        with app.app_context():
+            forget_keys(tenant_id)
+
+    target = session() if callable(session) and not isinstance(session, Session) else session
+    event.listen(target, "after_commit", after_commit, once=True)
+
+
+def _load(session: Session, prefix_id: str) -> _Entry | None:
+    row = session.scalars(select(ApiKey).where(ApiKey.prefix_id == prefix_id)).first()
+    if row is None:
+        return None
+    version = _versions().get(row.tenant_id)
+    tenant = session.get(Tenant, row.tenant_id)
+    ref = tenant.ref if tenant is not None and tenant.state == TenantState.ACTIVE.value else None
+    info = KeyInfo(row.id, row.tenant_id, row.name, row.role, row.prefix_id, row.secret_hmac,
+                   row.expires_at, row.revoked_at)  # fmt: skip
+    return _Entry(info, ref, version, time.monotonic(), row.last_used_at)
+
+
 def authenticate(
     session: Session, header_value: str | None, ip: str | None = None
-) -> tuple[ApiKey, TenantRef] | None:
+) -> tuple[KeyInfo, TenantRef] | None:
     """Find the active key an Authorization header names, and its active tenant; else None.
 
     A typo fails the checksum before any lookup; a key of another environment, a revoked or
-    expired key, a wrong secret and a suspended tenant all get the same answer.
+    expired key, a wrong secret and a suspended tenant all get the same answer. What was read
+    about the key is kept for :data:`CACHE_SECONDS`, unless the tenant's keys changed since.
     """
     token = bearer_token(header_value)
     parts = keyformat.parse(token) if token else None
     settings = _settings()
     if parts is None or parts.env != keyformat.environment_tag(settings.env):
         return None
-    key = session.scalars(select(ApiKey).where(ApiKey.prefix_id == parts.prefix_id)).first()
+    cache = _cache()
+    entry = cache.get(parts.prefix_id)
+    if entry is not None and (
+        time.monotonic() - entry.loaded > CACHE_SECONDS
+        or _versions().get(entry.key.tenant_id) != entry.version
+    ):
+        entry = None
+    if entry is None:
+        entry = _load(session, parts.prefix_id)
+        if entry is not None:
+            cache.put(parts.prefix_id, entry)
     expected = secret_hmac(settings, parts.prefix_id, parts.secret)
-    if key is None or not hmac.compare_digest(key.secret_hmac, expected):
+    if entry is None or not hmac.compare_digest(entry.key.secret_hmac, expected):
         return None
     now = utcnow()
-    if key.state(now) != "active":
+    if entry.key.state(now) != "active" or entry.tenant is None:
         return None
-    tenant = session.get(Tenant, key.tenant_id)
-    if tenant is None or tenant.state != TenantState.ACTIVE.value:
-        return None
-    _note_use(session, key, now, ip)
-    return key, tenant.ref
+    _note_use(session, entry, now, ip)
+    return entry.key, entry.tenant
 
 
-def _note_use(session: Session, key: ApiKey, now: dt.datetime, ip: str | None) -> None:
+def _note_use(session: Session, entry: _Entry, now: dt.datetime, ip: str | None) -> None:
     ip_text = (ip or "")[:45] or None
-    # Conditional: of many concurrent requests, at most one a minute writes.
-    if key.last_used_at is not None and now - key.last_used_at < LAST_USED_EVERY:
+    # Conditional: of many concurrent requests (and processes), at most one a minute writes.
+    if entry.last_used_at is not None and now - entry.last_used_at < LAST_USED_EVERY:
         return
     session.execute(
         update(ApiKey)
         .where(
-            ApiKey.id == key.id,
+            ApiKey.id == entry.key.id,
             or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at <= now - LAST_USED_EVERY),
         )
         .values(last_used_at=now, last_used_ip=ip_text)
         .execution_options(synchronize_session=False)
     )
-    # Already written: keep the loaded row in step without scheduling a second UPDATE.
-    set_committed_value(key, "last_used_at", now)
-    set_committed_value(key, "last_used_ip", ip_text)
+    entry.last_used_at = now

@@ -17,6 +17,8 @@ COMMAND_MODULES = (
     "rapport.platform.cli.worker",
     "rapport.platform.cli.apikeys",
     "rapport.platform.cli.billing",
+    "rapport.platform.cli.fields",
+    "rapport.platform.cli.search",
 )
 
 

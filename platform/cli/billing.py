@@ -1,4 +1,5 @@
-"""``rapport billing`` (usage, report) and ``rapport tenants set-plan`` for operators."""
+"""``rapport billing`` (usage, report, sync-plans, push, reconcile, sweep) and
+``rapport tenants set-plan`` for operators."""
 
 from __future__ import annotations
 
@@ -122,6 +123,75 @@ def report_command(as_json: bool) -> None:
         )  # fmt: skip
     _console().print(table)
     click.echo(f"Total MRR: ${sum(r['mrr'] for r in rows):,.2f}")
+
+
+@billing.command("sync-plans")
+@with_appcontext
+def sync_plans_command() -> None:
+    """Create or update the Stripe products, prices and meters of the plans (idempotent)."""
+    from rapport.billing import catalog, stripe_gateway
+
+    try:
+        report = catalog.sync_catalog(stripe_gateway.client())
+    except stripe_gateway.BillingNotConfigured as exc:
+        raise click.ClickException(exc.message) from None
+    for line in report.created:
+        click.echo(f"Created {line}")
+    for line in report.updated:
+        click.echo(f"Updated {line}")
+    if not report.changed:
+        click.echo(f"Stripe is already in step with the plans ({report.unchanged} objects).")
+
+
+@billing.command("push")
+@click.option("--tenant", "slug", default=None, help="Only this workspace.")
+@with_appcontext
+def push_command(slug: str | None) -> None:
+    """Write the hourly usage totals and send the changed ones to Stripe Billing Meters now."""
+    from rapport.billing import meter_push, metering
+    from rapport.platform.db import db
+
+    only = [_get_tenant(slug).id] if slug else None
+    metering.write_hourly_totals(db.session, tenant_ids=only)
+    db.session.commit()
+    report = meter_push.push_usage(tenant_ids=only)
+    click.echo(
+        f"Sent {report.sent} hour(s); {report.duplicates} already delivered; "
+        f"{report.too_old} too old for Stripe; "
+        f"{report.skipped_tenants} workspace(s) left for later."
+    )
+
+
+@billing.command("reconcile")
+@click.option("--days", default=3, show_default=True, help="How far back to compare.")
+@click.option("--tenant", "slug", default=None, help="Only this workspace.")
+@with_appcontext
+def reconcile_command(days: int, slug: str | None) -> None:
+    """Compare our hourly totals with Stripe's meter summaries; mark differences for resending."""
+    from rapport.billing import meter_push
+
+    only = [_get_tenant(slug).id] if slug else None
+    differences = meter_push.reconcile(days=days, tenant_ids=only)
+    for d in differences:
+        click.echo(
+            f"{d.tenant_id} {d.meter} {d.hour:%Y-%m-%d %H}:00 ours {d.ours} Stripe {d.stripe}"
+        )
+    click.echo(f"{len(differences)} difference(s); they are sent again on the next push.")
+
+
+@billing.command("sweep")
+@with_appcontext
+def sweep_command() -> None:
+    """Run the billing sweep now: trials, periods, retention, soft-limit emails, seats."""
+    from rapport.billing import lifecycle
+    from rapport.platform.db import db
+
+    report = lifecycle.sweep(db.session)
+    db.session.commit()
+    click.echo(
+        f"Suspended {len(report.suspended)}; rolled over {report.rolled_over}; "
+        f"{report.notices} email(s) queued; {report.seats_updated} seat update(s)."
+    )
 
 
 def register(group: click.Group) -> None:

@@ -41,6 +41,13 @@ def declared() -> Schedule:
         [
             Periodic("outbox-sweep", 60, "rapport.platform.jobs.sweeper.sweep_outbox"),
             Periodic("usage-flush", 300, "rapport.billing.metering.flush_usage"),
+            Periodic("webhook-retries", 60, "rapport.tenants.webhooks.jobs.retry_due"),
+            Periodic("meter-push", 300, "rapport.billing.meter_push.push_meters"),
+            Periodic("meter-reconcile", 3600, "rapport.billing.meter_push.reconcile_meters"),
+            Periodic("billing-sweep", 300, "rapport.billing.lifecycle.billing_sweep"),
+            Periodic(
+                "activity-reminders", 60, "rapport.tenants.activities.reminders.dispatch_reminders"
+            ),
         ]
     )
 

@@ -77,7 +77,10 @@ def _registry_row(ref: TenantRef, plan: str, version: str) -> Tenant:
 def _tenant_tables(
     conn: Connection, ref: TenantRef, actor: Actor | None, step: TenantStep | None
 ) -> str:
+    from rapport.tenants.search import ddl as search_ddl
+
     tenant_metadata().create_all(conn, checkfirst=False)
+    search_ddl.install(conn, ref.schema_name, conn.dialect.name)
     version = migrate.stamp_new_tenant(conn, ref.schema_name)
     session = Session(bind=conn, info={"tenant": ref})
     try:

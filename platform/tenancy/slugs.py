@@ -27,6 +27,7 @@ RESERVED = frozenset(
         "docs",
         "download",
         "favicon.ico",
+        "forms",
         "healthz",
         "help",
         "home",

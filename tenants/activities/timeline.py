@@ -6,10 +6,60 @@ import uuid
 
 from sqlalchemy.orm import Session
 
+from rapport.tenants.activities.models import Activity
+from rapport.tenants.activities.queries import record_activities
 from rapport.tenants.timeline import Entry
 
-KINDS: dict[str, str] = {}
+KINDS: dict[str, str] = {"activity": "Activities"}
+_VERBS = {"task": "Task", "call": "Call", "meeting": "Meeting", "visit": "Visit"}
+
+
+def _title(activity: Activity) -> str:
+    title = f"{_VERBS.get(activity.kind, 'Activity')}: {activity.subject}"
+    if activity.status == "canceled":
+        return f"{title} (canceled)"
+    if activity.status == "done" and activity.outcome:
+        first_line = activity.outcome.strip().splitlines()[0] if activity.outcome.strip() else ""
+        return f"{title}: {first_line[:120]}" if first_line else title
+    if activity.status == "open" and activity.due_at is not None:
+        when = activity.due_at.strftime("%a %d %b %Y" if activity.all_day else "%a %d %b %Y %H:%M")
+        return f"{title} (planned for {when})"
+    return title
+
+
+def _url(activity: Activity) -> str | None:
+    from flask import has_request_context, url_for
+
+    if not has_request_context():
+        return None
+    try:
+        return url_for("activities.detail", activity_id=activity.id)
+    except Exception:  # noqa: BLE001 - no workspace in this request: no link
+        return None
 
 
 def entries(session: Session, target_type: str, target_id: uuid.UUID, *, limit: int) -> list[Entry]:
-    return []
+    """The record's activities: done ones when they were done, the others when they were planned
+    (a timeline is what happened, so future dates do not float to its top)."""
+    items = []
+    for activity in record_activities(session, target_type, target_id, limit=limit):
+        at = activity.completed_at or activity.created_at
+        items.append(
+            Entry(
+                at=at,
+                kind="activity",
+                title=_title(activity),
+                body=activity.outcome or activity.description,
+                url=_url(activity),
+                meta={
+                    "activity_id": str(activity.id),
+                    "activity_kind": activity.kind,
+                    "status": activity.status,
+                    "due_at": activity.due_at.isoformat() if activity.due_at else None,
+                    "checked_in_at": (
+                        activity.checked_in_at.isoformat() if activity.checked_in_at else None
+                    ),
+                },
+            )
+        )
+    return items

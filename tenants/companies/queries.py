@@ -11,9 +11,9 @@ from sqlalchemy.orm import Session
 
 from rapport.platform.audit.models import AuditEntry
 from rapport.platform.db import get_or_not_found
-from rapport.tenants.companies.models import Company
+from rapport.tenants.companies.models import Company, CompanyTeamMember
 from rapport.tenants.companies.schemas import plain_text
-from rapport.tenants.contacts.models import Contact
+from rapport.tenants.contacts.models import Contact, ContactCompany
 from rapport.tenants.fields.filters import filter_clause
 from rapport.tenants.paging import DEFAULT_LIMIT, Page, SortOption, keyset_page
 
@@ -91,6 +91,62 @@ def company_contacts(session: Session, company_id: uuid.UUID, limit: int = 200) 
             .limit(limit)
         )
     )
+
+
+def parent_of(session: Session, company: Company) -> Company | None:
+    return session.get(Company, company.parent_id) if company.parent_id else None
+
+
+def ancestors(session: Session, company: Company, limit: int = 20) -> list[Company]:
+    """The company's parent, its parent and so on up to the top, nearest first."""
+    out: list[Company] = []
+    seen = {company.id}
+    current = company
+    while current.parent_id is not None and current.parent_id not in seen and len(out) < limit:
+        parent = session.get(Company, current.parent_id)
+        if parent is None:
+            break
+        out.append(parent)
+        seen.add(parent.id)
+        current = parent
+    return out
+
+
+def children(session: Session, company_id: uuid.UUID, limit: int = 200) -> list[Company]:
+    """The companies directly below this one, by name."""
+    return list(
+        session.scalars(
+            select(Company)
+            .where(Company.parent_id == company_id)
+            .order_by(func.lower(Company.name), Company.id)
+            .limit(limit)
+        )
+    )
+
+
+def team(session: Session, company_id: uuid.UUID) -> list[CompanyTeamMember]:
+    """The account team besides the owner, in the order they joined."""
+    return list(
+        session.scalars(
+            select(CompanyTeamMember)
+            .where(CompanyTeamMember.company_id == company_id)
+            .order_by(CompanyTeamMember.created_at, CompanyTeamMember.id)
+        )
+    )
+
+
+def linked_contacts(
+    session: Session, company_id: uuid.UUID, limit: int = 200
+) -> list[tuple[Contact, str | None]]:
+    """Contacts of other companies linked to this one too, with their role here."""
+    rows = session.execute(
+        select(Contact, ContactCompany.role)
+        .join(ContactCompany, ContactCompany.contact_id == Contact.id)
+        .where(ContactCompany.company_id == company_id)
+        .order_by(func.lower(Contact.last_name), func.lower(Contact.first_name), Contact.id)
+        .limit(limit)
+    ).all()
+    return [(contact, role) for contact, role in rows]
 
 
 def count_contacts(session: Session, company_id: uuid.UUID) -> int:

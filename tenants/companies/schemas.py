@@ -23,8 +23,18 @@ _DOMAIN = re.compile(r"^(?=.{1,255}$)(?!-)[a-z0-9-]{1,63}(?<!-)(?:\.(?!-)[a-z0-9
 
 #: The fields a person edits, in form order; the audit diff covers exactly these.
 COMPANY_FIELDS = (
-    "name", "website", "domain", "industry", "phone", "city", "country", "notes",
+    "name", "parent_id", "website", "domain", "industry", "size", "classification", "phone",
+    "street", "postal_code", "city", "region", "country", "preferred_channel", "do_not_email",
+    "do_not_call", "owner_id", "notes",
 )  # fmt: skip
+#: Choices, kept here with their labels so forms, the API and imports offer the same ones.
+SIZES = (
+    ("1-10", "1–10 employees"), ("11-50", "11–50 employees"), ("51-200", "51–200 employees"),
+    ("201-500", "201–500 employees"), ("501-1000", "501–1,000 employees"),
+    ("1001-5000", "1,001–5,000 employees"), ("5001+", "More than 5,000 employees"),
+)  # fmt: skip
+CLASSIFICATIONS = (("A", "A: key account"), ("B", "B: regular"), ("C", "C: occasional"))
+CHANNELS = (("email", "Email"), ("phone", "Phone"), ("meeting", "Meeting"), ("post", "Post"))
 
 
 @cache
@@ -65,6 +75,26 @@ def optional_text(max_len: int, **kwargs: Any) -> fields.String:
     validators = [validate.Length(max=max_len, error="Use at most {max} characters.")]
     validators += kwargs.pop("validators", [])
     return fields.String(load_default=None, allow_none=True, validate=validators, **kwargs)
+
+
+def choice(options: tuple[tuple[str, str], ...], message: str) -> fields.String:
+    """An optional choice among ``options`` (value, label); blank means none."""
+    return fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.OneOf([value for value, _label in options], error=message),
+    )
+
+
+def flag() -> fields.Boolean:
+    """A yes/no field; a form leaves an unticked box out, which means no."""
+    return fields.Boolean(
+        load_default=False,
+        allow_none=True,
+        truthy={True, "true", "on", "1", "yes"},
+        falsy={False, "false", "off", "0", "no", None},
+        error_messages={"invalid": "Tick the box or leave it empty."},
+    )
 
 
 class RecordSchema(Schema):
@@ -110,9 +140,27 @@ class CompanySchema(RecordSchema):
     domain = optional_text(255, validators=[validate_domain])
     industry = optional_text(100)
     phone = optional_text(50, validators=[validate_phone])
+    street = optional_text(200)
+    postal_code = optional_text(20)
     city = optional_text(100)
+    region = optional_text(100)
     country = optional_text(2, validators=[validate_country])
     notes = optional_text(10_000)
+    parent_id = fields.UUID(
+        load_default=None,
+        allow_none=True,
+        error_messages={"invalid_uuid": "Choose a parent company from the list."},
+    )
+    size = choice(SIZES, "Choose an employee band from the list.")
+    classification = choice(CLASSIFICATIONS, "Choose A, B or C.")
+    preferred_channel = choice(CHANNELS, "Choose email, phone, meeting or post.")
+    do_not_email = flag()
+    do_not_call = flag()
+    owner_id = fields.UUID(
+        load_default=None,
+        allow_none=True,
+        error_messages={"invalid_uuid": "Choose an owner from the list."},
+    )
 
     @pre_load
     def _normalise(self, data: Any, **_kwargs: Any) -> Any:
@@ -123,10 +171,19 @@ class CompanySchema(RecordSchema):
         # People type "acme.com"; accept it as the https address it almost always means.
         if isinstance(website, str) and website and "://" not in website:
             data["website"] = "https://" + website
+        if isinstance(data.get("classification"), str):
+            data["classification"] = data["classification"].upper()
         for key in ("country", "domain"):
             value = data.get(key)
             if isinstance(value, str):
                 data[key] = value.upper() if key == "country" else value.lower().rstrip(".")
+        return data
+
+    @post_load
+    def _flags_default_to_no(self, data: dict[str, Any], **_kwargs: Any) -> dict[str, Any]:
+        for key in ("do_not_email", "do_not_call"):
+            if key in data and data[key] is None:
+                data[key] = False
         return data
 
     @post_load
@@ -154,8 +211,29 @@ def _flatten(messages: Any) -> dict[str, list[str]]:
         return {"_form": [str(m) for m in messages]}
     out: dict[str, list[str]] = {}
     for key, value in messages.items():
-        if isinstance(value, dict):
+        if isinstance(value, dict) and value and all(isinstance(k, int) for k in value):
+            # A list of nested items (emails, phones...): name the item and its field.
+            for index, item in value.items():
+                nested = _flatten(item) if isinstance(item, dict | list) else {"_form": [item]}
+                for sub, texts in nested.items():
+                    name = f"{key}.{index}" if sub == "_form" else f"{key}.{index}.{sub}"
+                    out[name] = texts
+        elif isinstance(value, dict):
             out[key] = [str(m) for v in value.values() for m in (v if isinstance(v, list) else [v])]
         else:
             out[key] = [str(m) for m in (value if isinstance(value, list) else [value])]
     return out
+
+
+class TeamMemberSchema(RecordSchema):
+    """A member of a company's account team."""
+
+    user_id = fields.UUID(
+        required=True,
+        error_messages={
+            "required": "Choose a member.",
+            "null": "Choose a member.",
+            "invalid_uuid": "Choose a member from the list.",
+        },
+    )
+    role = optional_text(100)

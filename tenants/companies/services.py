@@ -9,16 +9,72 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from rapport.platform.audit import chain as audit
+from rapport.platform.db import db
+from rapport.platform.errors import Conflict, NotFound, ValidationFailed
+from rapport.platform.identity.models import Membership
 from rapport.tenants import events
-from rapport.tenants.companies.models import Company
+from rapport.tenants.companies.models import Company, CompanyTeamMember
 from rapport.tenants.companies.queries import get_company
-from rapport.tenants.companies.schemas import COMPANY_FIELDS, CompanySchema, load
-from rapport.tenants.contacts.models import Contact
+from rapport.tenants.companies.schemas import (
+    COMPANY_FIELDS,
+    CompanySchema,
+    TeamMemberSchema,
+    load,
+)
+from rapport.tenants.contacts.models import Contact, ContactCompany
 from rapport.tenants.fields import services as custom_fields
+
+events.declare("company.team_changed", "Someone joined or left a company's account team.")
+#: How deep a hierarchy may go: deep enough for any real group, short enough to walk quickly.
+MAX_DEPTH = 20
+
+
+def is_member(session: Session, user_id: uuid.UUID) -> bool:
+    """Whether the user is an active member of the session's tenant (the control plane knows)."""
+    tenant_id = session.info["tenant"].id
+    found = db.session.scalar(
+        select(Membership.id).where(
+            Membership.tenant_id == tenant_id,
+            Membership.user_id == user_id,
+            Membership.active.is_(True),
+        )
+    )
+    return found is not None
+
+
+def check_owner(session: Session, values: Mapping[str, Any], current: Any = None) -> None:
+    """Refuse an owner who is not a member (an unchanged owner who left may stay)."""
+    owner = values.get("owner_id")
+    if owner is not None and owner != current and not is_member(session, owner):
+        raise ValidationFailed({"owner_id": ["Choose an owner from the list."]})
+
+
+def _check_parent(session: Session, company_id: uuid.UUID | None, parent_id: Any) -> None:
+    """The parent must be a company of this tenant that is not the company or below it."""
+    if parent_id is None:
+        return
+    if parent_id == company_id:
+        raise ValidationFailed({"parent_id": ["A company cannot be its own parent."]})
+    seen: set[uuid.UUID] = set()
+    current = parent_id
+    for _ in range(MAX_DEPTH + 1):
+        row = session.execute(select(Company.id, Company.parent_id).where(Company.id == current))
+        found = row.first()
+        if found is None:
+            raise ValidationFailed({"parent_id": ["Choose a parent company from the list."]})
+        if found.parent_id is None:
+            return
+        if found.parent_id == company_id or found.parent_id in seen:
+            raise ValidationFailed(
+                {"parent_id": ["That company belongs to this one: a group cannot own itself."]}
+            )
+        seen.add(found.parent_id)
+        current = found.parent_id
+    raise ValidationFailed({"parent_id": [f"A group may be at most {MAX_DEPTH} levels deep."]})
 
 
 def snapshot(company: Company) -> dict[str, Any]:
@@ -32,6 +88,8 @@ def create_company(session: Session, data: Mapping[str, Any]) -> Company:
     values, custom = custom_fields.load_with_custom(
         session, "companies", lambda rest: load(CompanySchema(), rest), data
     )
+    _check_parent(session, None, values.get("parent_id"))
+    check_owner(session, values)
     company = Company(**values, custom=custom or {})
     session.add(company)
     custom_fields.flush_unique(session, "companies", company)
@@ -55,6 +113,9 @@ def update_company(
         existing=dict(company.custom or {}),
         partial=partial,
     )
+    if "parent_id" in values:
+        _check_parent(session, company.id, values["parent_id"])
+    check_owner(session, values, company.owner_id)
     custom_fields.apply_changes(
         session, company, values, custom, record_type="companies", snapshot=snapshot,
         action="company.updated", target_type="company",
@@ -75,6 +136,14 @@ def delete_company(session: Session, company_id: uuid.UUID | str) -> int:
         .execution_options(synchronize_session="fetch")
     )
     kept = result.rowcount or 0
+    for model in (CompanyTeamMember, ContactCompany):
+        session.execute(delete(model).where(model.company_id == company.id))
+    session.execute(
+        update(Company)
+        .where(Company.parent_id == company.id)
+        .values(parent_id=None)
+        .execution_options(synchronize_session="fetch")
+    )
     session.delete(company)
     session.flush()
     note = f"{kept} contact(s) kept without a company" if kept else None
@@ -83,3 +152,61 @@ def delete_company(session: Session, company_id: uuid.UUID | str) -> int:
     )
     events.emit(session, "company.deleted", "companies", company.id, before)
     return kept
+
+
+def _team_snapshot(session: Session, company_id: uuid.UUID) -> list[dict[str, Any]]:
+    rows = session.scalars(
+        select(CompanyTeamMember)
+        .where(CompanyTeamMember.company_id == company_id)
+        .order_by(CompanyTeamMember.created_at, CompanyTeamMember.id)
+    )
+    return [{"user_id": str(r.user_id), "role": r.role} for r in rows]
+
+
+def add_team_member(
+    session: Session, company_id: uuid.UUID | str, data: Mapping[str, Any]
+) -> CompanyTeamMember:
+    """Put a member on the company's account team; Conflict if they are on it already."""
+    company = get_company(session, company_id)
+    values = load(TeamMemberSchema(), data)
+    if not is_member(session, values["user_id"]):
+        raise ValidationFailed({"user_id": ["Choose a member from the list."]})
+    taken = session.scalar(
+        select(CompanyTeamMember.id).where(
+            CompanyTeamMember.company_id == company.id,
+            CompanyTeamMember.user_id == values["user_id"],
+        )
+    )
+    if taken is not None:
+        raise Conflict("This member is on the account team already.")
+    before = _team_snapshot(session, company.id)
+    member = CompanyTeamMember(company_id=company.id, **values)
+    session.add(member)
+    session.flush()
+    after = _team_snapshot(session, company.id)
+    audit.record(
+        session, "company.team_changed", "company", company.id, audit.diff(
+            {"team": before}, {"team": after}
+        ),
+    )  # fmt: skip
+    events.emit(session, "company.team_changed", "companies", company.id, {"team": after})
+    return member
+
+
+def remove_team_member(
+    session: Session, company_id: uuid.UUID | str, member_id: uuid.UUID | str
+) -> None:
+    """Take someone off the company's account team."""
+    company = get_company(session, company_id)
+    member = session.get(CompanyTeamMember, uuid.UUID(str(member_id)))
+    if member is None or member.company_id != company.id:
+        raise NotFound("team member")
+    before = _team_snapshot(session, company.id)
+    session.delete(member)
+    session.flush()
+    after = _team_snapshot(session, company.id)
+    audit.record(
+        session, "company.team_changed", "company", company.id,
+        audit.diff({"team": before}, {"team": after}),
+    )  # fmt: skip
+    events.emit(session, "company.team_changed", "companies", company.id, {"team": after})

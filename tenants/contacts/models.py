@@ -1,11 +1,11 @@
-"""Contacts: people, usually at a company."""
+"""Contacts: people, usually at a company, with their addresses, numbers and preferences."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, String
+from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from rapport.platform.db import IdMixin, TenantBase, TimestampMixin
@@ -17,14 +17,65 @@ class Contact(IdMixin, TimestampMixin, TenantBase):
 
     first_name: Mapped[str] = mapped_column(String(100))
     last_name: Mapped[str] = mapped_column(String(100), index=True)
+    #: The primary address and number, kept equal to the ``is_primary`` rows of
+    #: ContactEmail / ContactPhone by the services, so code reading one value keeps working.
     email: Mapped[str | None] = mapped_column(String(320), index=True)
     phone: Mapped[str | None] = mapped_column(String(50))
     title: Mapped[str | None] = mapped_column(String(150))
+    department: Mapped[str | None] = mapped_column(String(150))
     company_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("companies.id", ondelete="SET NULL"), index=True
     )
+    #: The person asked not to be called / emailed: every feature that contacts people checks
+    #: ``rapport.tenants.contacts.queries.can_call`` / ``can_email``.
+    do_not_call: Mapped[bool] = mapped_column(default=False, server_default=false())
+    do_not_email: Mapped[bool] = mapped_column(default=False, server_default=false())
     owner_id: Mapped[uuid.UUID | None]
     custom: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class ContactEmail(IdMixin, TenantBase):
+    """One of a contact's email addresses (exactly one is primary when there are any)."""
+
+    __tablename__ = "contact_emails"
+    __table_args__ = (UniqueConstraint("contact_id", "email"),)
+
+    contact_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("contacts.id", ondelete="CASCADE"), index=True
+    )
+    email: Mapped[str] = mapped_column(String(320), index=True)
+    label: Mapped[str | None] = mapped_column(String(50))  # work, private, ...
+    is_primary: Mapped[bool] = mapped_column(default=False)
+    position: Mapped[int] = mapped_column(default=0)
+
+
+class ContactPhone(IdMixin, TenantBase):
+    """One of a contact's phone numbers (exactly one is primary when there are any)."""
+
+    __tablename__ = "contact_phones"
+
+    contact_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("contacts.id", ondelete="CASCADE"), index=True
+    )
+    phone: Mapped[str] = mapped_column(String(50))
+    label: Mapped[str | None] = mapped_column(String(50))  # work, mobile, home, ...
+    is_primary: Mapped[bool] = mapped_column(default=False)
+    position: Mapped[int] = mapped_column(default=0)
+
+
+class ContactCompany(IdMixin, TenantBase):
+    """A further company a contact works with (board seat, consultant...), besides company_id."""
+
+    __tablename__ = "contact_companies"
+    __table_args__ = (UniqueConstraint("contact_id", "company_id"),)
+
+    contact_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("contacts.id", ondelete="CASCADE"), index=True
+    )
+    company_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("companies.id", ondelete="CASCADE"), index=True
+    )
+    role: Mapped[str | None] = mapped_column(String(100))
 
 
 records.register(

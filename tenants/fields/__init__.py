@@ -1,5 +1,9 @@
 """Custom fields: per-tenant definitions, one validator for every write path, their indexes.
 
-Not in this increment: formula and roll-up fields, record lookups, type changes between different
-storage (only identical storage), a live form preview, and custom fields on leads and activities.
+Stored fields are validated by ``validation``; calculated ones are kept current on every flush of
+a tenant session: formulas (``formula`` language, ``computed`` values) and roll-ups of related
+records (``rollup``). ``conversion`` changes a field's type after a preview of every value;
+``config`` checks and applies the settings of calculated fields.
+
+Not in this increment: record lookups (a field pointing at another record).
 """

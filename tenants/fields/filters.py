@@ -10,7 +10,7 @@ from rapport.platform.errors import ValidationFailed
 from rapport.tenants import records
 from rapport.tenants.fields import indexes
 from rapport.tenants.fields.queries import Field, fields_for
-from rapport.tenants.fields.validation import Invalid, coerce
+from rapport.tenants.fields.validation import Invalid, coerce, storage_field
 
 
 def record_model(record_type: str) -> Any:
@@ -43,7 +43,7 @@ def filter_clause(session: Session, record_type: str, api_name: str, raw: str) -
                 raise Invalid("Choose one of the options.")
             value: Any = raw
         else:
-            value = coerce(field, raw, tenant_id=session.info["tenant"].id)
+            value = coerce(storage_field(field), raw, tenant_id=session.info["tenant"].id)
     except Invalid as exc:
         raise ValidationFailed({key: [str(exc)]}) from None
     return expr == _comparable(field, value, dialect)

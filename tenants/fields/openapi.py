@@ -8,12 +8,21 @@ from sqlalchemy.orm import Session
 
 from rapport.tenants import records
 from rapport.tenants.fields.queries import Field, fields_for
+from rapport.tenants.fields.validation import storage_field
 
 _DECIMAL = {"type": "string", "format": "decimal", "pattern": r"^-?\d+(\.\d+)?$"}
 
 
 def property_of(field: Field) -> dict[str, Any]:
-    """The JSON schema of one field's value."""
+    """The JSON schema of one field's value (a calculated one is read-only)."""
+    if field.computed:
+        schema = property_of(storage_field(field))
+        schema["readOnly"] = True
+        what = "formula" if field.type == "formula" else "roll-up"
+        schema["description"] = f"Calculated ({what}); never sent in requests. " + (
+            schema.get("description") or ""
+        )
+        return schema
     kind = field.type
     schema: dict[str, Any]
     if kind in ("text", "long_text", "phone"):
@@ -77,7 +86,7 @@ def describe(document: dict[str, Any], session: Session) -> None:
             "properties": {f.api_name: property_of(f) for f in active},
             "additionalProperties": False,
         }
-        required = [f.api_name for f in active if f.required]
+        required = [f.api_name for f in active if f.required and not f.computed]
         for name in names:
             if name in schemas:
                 schemas[name].setdefault("properties", {})["custom"] = dict(custom)

@@ -55,6 +55,12 @@ class Field:
     section: str | None
     position: int
     archived_at: dt.datetime | None
+    config: Any = None  # computed fields (formula, rollup): see FieldDefinition.config
+
+    @property
+    def computed(self) -> bool:
+        """Formula and roll-up values are calculated, never written."""
+        return self.type in ("formula", "rollup")
 
     @property
     def archived(self) -> bool:
@@ -78,12 +84,16 @@ def _freeze(row: FieldDefinition) -> Field:
 
 
 def _load_all(session: Session) -> tuple[Field, ...]:
-    rows = session.scalars(
-        select(FieldDefinition).order_by(
-            FieldDefinition.record_type, FieldDefinition.position, FieldDefinition.created_at
+    # No autoflush: this runs under the cache's lock, and a flush runs the calculated-field hooks,
+    # which read the definitions through the same cache (a re-entrant wait: a deadlock). The
+    # services flush definition changes themselves before anything reads them.
+    with session.no_autoflush:
+        rows = session.scalars(
+            select(FieldDefinition).order_by(
+                FieldDefinition.record_type, FieldDefinition.position, FieldDefinition.created_at
+            )
         )
-    )
-    return tuple(_freeze(row) for row in rows)
+        return tuple(_freeze(row) for row in rows)
 
 
 def _version_key(tenant_id: uuid.UUID) -> str:

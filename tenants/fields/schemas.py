@@ -167,6 +167,12 @@ class FieldSchema(RecordSchema):
             errors["unique" if data.get("unique") else "filterable"] = [
                 "Fields of this type cannot be unique or filtered on."
             ]
+        if kind in ("formula", "rollup"):
+            for key in ("required", "unique"):
+                if data.get(key):
+                    errors[key] = ["A calculated field cannot be required or unique."]
+            if data.get("default") not in (None, ""):
+                errors["default"] = ["A calculated field has no default value."]
         lo, hi = data.get("min_value"), data.get("max_value")
         if lo is not None and hi is not None and lo > hi:
             errors["max_value"] = ["The maximum must not be below the minimum."]

@@ -11,7 +11,8 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from flask import has_app_context
+from sqlalchemy import event, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
@@ -20,10 +21,10 @@ from rapport.platform.audit import chain as audit
 from rapport.platform.db import utcnow
 from rapport.platform.errors import ValidationFailed
 from rapport.platform.tenancy.models import TenantRef
-from rapport.platform.tenancy.scope import tenant_committed
+from rapport.platform.tenancy.scope import TenantSession, tenant_committed
 from rapport.tenants import events
 from rapport.tenants.companies.schemas import load
-from rapport.tenants.fields import indexes
+from rapport.tenants.fields import computed, config, indexes, rollup
 from rapport.tenants.fields.filters import _comparable, record_model
 from rapport.tenants.fields.models import FieldDefinition
 from rapport.tenants.fields.queries import CHANGED, Field, bump_version, fields_for, get_definition
@@ -33,7 +34,7 @@ from rapport.tenants.fields.validation import Invalid, coerce, validate_custom
 PENDING = "rapport.fields.pending"
 AUDITED = (
     "label", "help_text", "type", "required", "unique", "filterable", "default", "min_value",
-    "max_value", "min_length", "max_length", "pattern", "options", "section", "position",
+    "max_value", "min_length", "max_length", "pattern", "options", "section", "position", "config",
 )  # fmt: skip
 #: Type changes allowed in this increment: only between types stored the same way.
 SAME_STORAGE = ({"text", "long_text"}, {"decimal", "percent"})
@@ -97,8 +98,11 @@ def _check_no_duplicates(session: Session, row: FieldDefinition) -> None:
 
 def create_field(session: Session, data: Mapping[str, Any]) -> FieldDefinition:
     """Define a custom field; raise ValidationFailed naming the bad settings."""
-    values = load(FieldSchema(), dict(data))
+    values = load(FieldSchema(), _without_config(data))
     values["options"] = parse_options(values.get("options"))
+    values["config"] = config.build(
+        session, values["record_type"], values["api_name"], values["type"], data
+    )
     taken = session.scalar(
         select(FieldDefinition.id).where(
             FieldDefinition.record_type == values["record_type"],
@@ -119,6 +123,8 @@ def create_field(session: Session, data: Mapping[str, Any]) -> FieldDefinition:
     session.add(row)
     session.flush()
     _changed(session, row)
+    if row.type in config.COMPUTED:
+        config.recompute(session, _frozen(row))
     audit.record(
         session, "field.created", "field", row.id,
         audit.diff({}, {"record_type": row.record_type, "api_name": row.api_name, **snapshot(row)}),
@@ -133,14 +139,22 @@ def update_field(
     row = get_definition(session, field_id)
     incoming = {**dict(data), "record_type": row.record_type, "api_name": row.api_name}
     incoming.setdefault("type", row.type)
-    values = load(FieldSchema(), incoming)
+    values = load(FieldSchema(), _without_config(incoming))
     values["options"] = parse_options(values.get("options"))
     if values["type"] != row.type and not any(
         {values["type"], row.type} <= group for group in SAME_STORAGE
     ):
-        raise ValidationFailed(
-            {"type": ["Changing to this type is not possible yet; create a new field instead."]}
+        from rapport.tenants.fields.conversion import CONVERSIONS
+
+        hint = (
+            "Use “Change type” to preview and convert the values."
+            if values["type"] in CONVERSIONS.get(row.type, ())
+            else "Changing to this type is not possible; create a new field instead."
         )
+        raise ValidationFailed({"type": [hint]})
+    if row.type in config.COMPUTED:
+        merged = {**config.form_values(row.config, row.type), **dict(data)}
+        values["config"] = config.build(session, row.record_type, row.api_name, row.type, merged)
     if row.type in ("single_select", "multi_select"):
         kept = {o["value"] for o in values["options"]}
         gone = [o["value"] for o in row.options or () if o["value"] not in kept]
@@ -163,7 +177,14 @@ def update_field(
         session.flush()
         _changed(session, row)
         audit.record(session, "field.updated", "field", row.id, changes)
+        if row.type in config.COMPUTED and "config" in changes:
+            config.recompute(session, _frozen(row))
     return row
+
+
+def _without_config(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Input minus the computed-field settings, which ``config.build`` reads instead."""
+    return {k: v for k, v in dict(data).items() if k not in config.INPUT_KEYS}
 
 
 def archive_field(
@@ -186,6 +207,22 @@ def delete_field(session: Session, field_id: uuid.UUID | str, confirmation: str)
     row = get_definition(session, field_id)
     if (confirmation or "").strip() != row.api_name:
         raise ValidationFailed({"confirmation": [f"Type {row.api_name} to confirm."]})
+    readers = config.dependents(session, row)
+    if readers:
+        raise ValidationFailed(
+            {
+                "confirmation": [
+                    f"These computed fields read this field: {', '.join(readers)}. "
+                    "Change or delete them first."
+                ]
+            }  # fmt: skip
+        )
+    # The definition goes first: clearing values flushes the records, and a flush recomputes the
+    # formulas still defined (a formula's own value would come back).
+    _changed(session, row, deleted=True)
+    before = {"record_type": row.record_type, "api_name": row.api_name, **snapshot(row)}
+    session.delete(row)
+    session.flush()
     model = record_model(row.record_type)
     expr = indexes.expression(model.custom, row.api_name, session.get_bind().dialect.name)
     cleared = 0
@@ -195,9 +232,6 @@ def delete_field(session: Session, field_id: uuid.UUID | str, confirmation: str)
             record.custom = custom
             flag_modified(record, "custom")
             cleared += 1
-    _changed(session, row, deleted=True)
-    before = {"record_type": row.record_type, "api_name": row.api_name, **snapshot(row)}
-    session.delete(row)
     session.flush()
     changes = audit.diff(before, {})
     changes["records_with_values"] = [cleared, 0]  # how many records lost a value
@@ -383,6 +417,22 @@ def _after_commit(_sender: Any, tenant: TenantRef, info: dict[str, Any], **_: An
         bump_version(tenant.id)
 
 
+def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
+    if not has_app_context() or "tenant" not in session.info:
+        return
+    rollup.note_changes(session)
+    computed.refresh(session, (*session.new, *session.dirty))
+
+
+def _after_flush_postexec(session: Session, _context: Any) -> None:
+    if has_app_context() and "tenant" in session.info:
+        rollup.apply_pending(session)
+
+
 def init_app(_app: Any = None) -> None:
-    """Build indexes and invalidate caches after commits that changed definitions."""
+    """Build indexes and invalidate caches after commits that changed definitions; keep formula
+    and roll-up values current on every flush of a tenant session."""
     tenant_committed.connect(_after_commit, weak=False)
+    if not event.contains(TenantSession, "before_flush", _before_flush):
+        event.listen(TenantSession, "before_flush", _before_flush)
+        event.listen(TenantSession, "after_flush_postexec", _after_flush_postexec)

@@ -8,6 +8,7 @@ datetime -> ISO 8601 text (datetimes in UTC); checkbox -> bool; multi_select -> 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 import uuid
@@ -29,7 +30,8 @@ from rapport.tenants.fields.queries import Field, fields_for
 
 TYPES = (
     "text", "long_text", "integer", "decimal", "percent", "currency", "date", "datetime",
-    "checkbox", "single_select", "multi_select", "email", "phone", "url", "user",
+    "checkbox", "single_select", "multi_select", "email", "phone", "url", "user", "formula",
+    "rollup",
 )  # fmt: skip
 TYPE_LABELS = {
     "text": "Text", "long_text": "Long text", "integer": "Whole number", "decimal": "Decimal",
@@ -37,13 +39,16 @@ TYPE_LABELS = {
     "datetime": "Date and time",
     "checkbox": "Checkbox", "single_select": "Single select", "multi_select": "Multi select",
     "email": "Email", "phone": "Phone", "url": "Web address", "user": "Member",
+    "formula": "Formula", "rollup": "Roll-up",
 }  # fmt: skip
+#: Types whose values are calculated (see formula.py, rollup.py), never written.
+COMPUTED = ("formula", "rollup")
 NUMERIC = ("integer", "decimal", "percent", "currency")
 TEXTUAL = ("text", "long_text", "email", "phone", "url")
 SELECTS = ("single_select", "multi_select")
 #: Types whose value is one scalar, so an expression index (unique or filter) can cover it.
 INDEXABLE = ("text", "integer", "decimal", "percent", "date", "datetime", "checkbox",
-             "single_select", "email", "phone", "url", "user")  # fmt: skip
+             "single_select", "email", "phone", "url", "user", "formula", "rollup")  # fmt: skip
 DEFAULT_MAX_LENGTH = {"text": 255, "long_text": 10_000, "email": 320, "phone": 50, "url": 2000}
 _TRUE = {"1", "true", "on", "yes", "y"}
 _FALSE = {"", "0", "false", "off", "no", "n"}
@@ -243,8 +248,13 @@ def validate_custom(
         field = fields.get(name)
         if field is None or field.archived:
             errors[f"custom.{name}"] = [f"There is no custom field “{name}” on {record_type}."]
+        elif field.computed:
+            what = "a formula" if field.type == "formula" else "a roll-up"
+            errors[f"custom.{name}"] = [
+                f"“{field.label}” is calculated ({what}); it cannot be set. Leave it out."
+            ]
     for name, field in fields.items():
-        if field.archived:
+        if field.archived or field.computed:
             continue
         key = f"custom.{name}"
         if name in values:
@@ -278,10 +288,24 @@ def validate_custom(
     return result
 
 
+def storage_field(field: Field) -> Field:
+    """The field as the type its stored values have (a formula's by its result type)."""
+    if field.type == "rollup":
+        return dataclasses.replace(field, type="decimal", min_value=None, max_value=None)
+    if field.type == "formula":
+        result = (field.config or {}).get("result_type", "text")
+        kind = {"number": "decimal", "currency": "currency"}.get(result, result)
+        return dataclasses.replace(
+            field, type=kind, min_value=None, max_value=None, max_length=10_000, pattern=None
+        )
+    return field
+
+
 def display(field: Field, value: Any) -> str:
     """A stored value as people read it."""
     if value is None or value == []:
         return "—"
+    field = storage_field(field)
     if field.type == "checkbox":
         return "Yes" if value else "No"
     if field.type == "currency" and isinstance(value, Mapping):

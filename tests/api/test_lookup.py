@@ -100,3 +100,31 @@ def test_the_documented_normalisation_rule():
     assert same_number("861012345678", "1012345678")
     assert not same_number("2112345678", "1012345678")
     assert not same_number("991012345678", "1012345678")  # 99 starts three-digit codes
+
+
+def test_secondary_numbers_and_addresses_are_found_too(
+    app, api_a, api_for, new_key, tenant_a, tenant_b
+):
+    number = local_number()
+    tag = secrets.token_hex(4)
+    with app.app_context(), tenant_session(tenant_a.ref) as s:
+        contact = contact_services.create_contact(
+            s,
+            {"last_name": f"Second {number}",
+             "emails": [{"email": f"main-{tag}@example.com"},
+                        {"email": f"Other-{tag}@Example.com", "label": "private"}],
+             "phones": [{"phone": "+1 212 555 0100"},
+                        {"phone": f"+86 10 {number}", "label": "mobile"}]},
+        )  # fmt: skip
+        contact_id = str(contact.id)
+    body = api_a.get("/api/v1/lookup", query_string={"phone": f"010 {number}"}).get_json()
+    assert [c["id"] for c in body["contacts"]] == [contact_id]
+    assert body["contacts"][0]["phone"] == "+1 212 555 0100"
+    assert [p["label"] for p in body["contacts"][0]["phones"]] == [None, "mobile"]
+    body = api_a.get("/api/v1/lookup", query_string={"email": f"other-{tag}@example.com"})
+    assert [c["id"] for c in body.get_json()["contacts"]] == [contact_id]
+    # Another tenant's key finds nothing.
+    other = api_for(new_key(tenant_b)).get(
+        "/api/v1/lookup", query_string={"email": f"other-{tag}@example.com"}
+    )
+    assert other.get_json()["contacts"] == []

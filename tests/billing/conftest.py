@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -13,6 +15,10 @@ from flask import Flask
 from rapport.billing import services
 from rapport.billing.models import Subscription
 from rapport.platform.db import db, utcnow
+
+from .fake_stripe import FakeStripe
+
+WEBHOOK = "/billing/stripe/webhook"
 
 
 class Api:
@@ -81,3 +87,52 @@ def subscription_of(app: Flask) -> Callable[[Any], Subscription]:
 
 def days_ago(n: float) -> dt.datetime:
     return utcnow() - dt.timedelta(days=n)
+
+
+@pytest.fixture()
+def fake_stripe(app: Flask) -> Iterator[FakeStripe]:
+    """Stripe configured and pointed at a fake on loopback, for one test."""
+    fake = FakeStripe("sk_test_" + "x" * 24, "whsec_test_secret").start()
+    before = app.config["RAPPORT"]
+    app.config["RAPPORT"] = dataclasses.replace(
+        before,
+        stripe_api_key=fake.api_key,
+        stripe_api_base=fake.url,
+        stripe_webhook_secret=fake.webhook_secret,
+    )
+    yield fake
+    app.config["RAPPORT"] = before
+    fake.stop()
+
+
+def deliver(client: Any, fake: FakeStripe, event: dict[str, Any], timestamp: int | None = None):  # type: ignore[no-untyped-def]
+    body, header = fake.sign(event, timestamp)
+    return client.post(
+        WEBHOOK, data=body, headers={"Stripe-Signature": header, "Content-Type": "application/json"}
+    )
+
+
+def upgrade(auth: Any, client: Any, tenant: Any, fake: FakeStripe, plan: str = "starter") -> str:
+    """Press the upgrade button; return the Checkout session's id."""
+    auth.login_as(tenant)
+    page = client.get(f"/{tenant.slug}/settings/billing/").get_data(as_text=True)
+    assert "Upgrade to Starter" in page
+    response = auth.post(f"/{tenant.slug}/settings/billing/checkout", {"plan": plan})
+    assert response.status_code == 303
+    match = re.fullmatch(re.escape(fake.url) + r"/pay/(cs_\w+)", response.headers["Location"])
+    assert match, response.headers["Location"]
+    return match.group(1)
+
+
+@pytest.fixture()
+def paying(auth: Any, client: Any, fake_stripe: FakeStripe) -> Callable[..., str]:
+    """``paying(tenant, plan="starter") -> Stripe subscription id``: upgrade through Checkout,
+    pay, and deliver the webhook, as a customer and Stripe would."""
+
+    def make(tenant: Any, plan: str = "starter") -> str:
+        session_id = upgrade(auth, client, tenant, fake_stripe, plan)
+        event = fake_stripe.complete_checkout(session_id)
+        assert deliver(client, fake_stripe, event).status_code == 200
+        return str(fake_stripe.objects["checkout_sessions"][session_id]["subscription"])
+
+    return make

@@ -60,3 +60,48 @@ def test_another_workspace_cannot_open_the_page(auth, client, tenants) -> None:
     auth.login_as(tenant_a)
     assert client.get(f"/{tenant_b.slug}/settings/billing/").status_code == 404
     assert client.get(f"/{tenant_a.slug}/settings/billing/").status_code == 200
+
+
+def bars(page: str) -> dict[str, int]:
+    """The daily chart's bars: day → quantity (server-rendered SVG)."""
+    return {
+        day: int(quantity)
+        for day, quantity in re.findall(
+            r'<rect [^>]*class="bar" data-day="([\d-]+)" data-quantity="(\d+)"', page
+        )
+    }
+
+
+def test_the_daily_chart_draws_this_periods_usage_per_day(
+    app, auth, client, tenants, new_tenant, edit_subscription
+) -> None:
+    tenant = new_tenant("Charted")
+    edit_subscription(tenant, current_period_start=days_ago(3))
+    today = metering.floor_hour(utcnow())
+    yesterday = today - dt.timedelta(days=1)
+    with app.app_context():
+        metering.record_total(db.session, tenant.ref.id, "api_calls", yesterday, 700)
+        metering.record_total(db.session, tenant.ref.id, "api_calls", today, 40)
+        db.session.commit()
+    auth.login_as(tenant)
+    page = html.unescape(client.get(f"/{tenant.slug}/settings/billing/").get_data(as_text=True))
+    section = page.split('id="daily"')[1].split("</section>")[0]
+    assert '<svg class="billing-chart"' in section and "<script" not in section
+    drawn = bars(page)
+    assert len(drawn) == 4  # the period's first day to today
+    assert drawn[yesterday.date().isoformat()] == 700
+    assert sum(drawn.values()) == 740
+    assert "740 this period of 10,000 included" in page
+    # Another meter without usage: a sentence, not an empty chart.
+    emails = html.unescape(
+        client.get(f"/{tenant.slug}/settings/billing/?chart=emails").get_data(as_text=True)
+    )
+    assert "No emails sent yet this period" in emails and 'class="bar"' not in emails
+    # What happens at each limit is spelled out.
+    assert "What happens at each limit" in page and "suspended after 30 days" in page
+
+    # Tenant A's usage is nowhere on tenant B's page.
+    other = tenants[1]
+    auth.login_as(other)
+    theirs = html.unescape(client.get(f"/{other.slug}/settings/billing/").get_data(as_text=True))
+    assert 700 not in bars(theirs).values()

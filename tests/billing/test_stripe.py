@@ -2,44 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
 import html
-import re
 import time
-from collections.abc import Iterator
 
-import pytest
 from sqlalchemy import func, select
 
 from rapport.platform.audit.models import PlatformAuditEntry
 from rapport.platform.db import db
 
-from .fake_stripe import FakeStripe
-
-WEBHOOK = "/billing/stripe/webhook"
-
-
-@pytest.fixture()
-def fake_stripe(app) -> Iterator[FakeStripe]:  # type: ignore[no-untyped-def]
-    """Stripe configured and pointed at a fake on loopback, for one test."""
-    fake = FakeStripe("sk_test_" + "x" * 24, "whsec_test_secret").start()
-    before = app.config["RAPPORT"]
-    app.config["RAPPORT"] = dataclasses.replace(
-        before,
-        stripe_api_key=fake.api_key,
-        stripe_api_base=fake.url,
-        stripe_webhook_secret=fake.webhook_secret,
-    )
-    yield fake
-    app.config["RAPPORT"] = before
-    fake.stop()
-
-
-def deliver(client, fake: FakeStripe, event, timestamp: int | None = None):  # type: ignore[no-untyped-def]
-    body, header = fake.sign(event, timestamp)
-    return client.post(
-        WEBHOOK, data=body, headers={"Stripe-Signature": header, "Content-Type": "application/json"}
-    )
+from .conftest import WEBHOOK, deliver, upgrade
 
 
 def webhook_audits(app, tenant) -> int:  # type: ignore[no-untyped-def]
@@ -54,18 +25,6 @@ def webhook_audits(app, tenant) -> int:  # type: ignore[no-untyped-def]
         )
         db.session.rollback()
         return count
-
-
-def upgrade(auth, client, tenant, fake: FakeStripe, plan: str = "starter") -> str:  # type: ignore[no-untyped-def]
-    """Press the upgrade button; return the Checkout session's id."""
-    auth.login_as(tenant)
-    page = client.get(f"/{tenant.slug}/settings/billing/").get_data(as_text=True)
-    assert "Upgrade to Starter" in page
-    response = auth.post(f"/{tenant.slug}/settings/billing/checkout", {"plan": plan})
-    assert response.status_code == 303
-    match = re.fullmatch(re.escape(fake.url) + r"/pay/(cs_\w+)", response.headers["Location"])
-    assert match, response.headers["Location"]
-    return match.group(1)
 
 
 def test_without_a_stripe_key_billing_says_it_is_not_configured(app, auth, client, tenants) -> None:

@@ -299,3 +299,96 @@ def test_forged_cursors_start_from_the_first_page(app, tenant_a):
             sort = cursor and json.loads(base64.urlsafe_b64decode(cursor + "=="))[0]
             page, _ = queries.list_companies(s, sort=sort, cursor=cursor, limit=2)
             assert page.prev_cursor is None and len(page.items) == 2
+
+
+def test_hierarchy_refuses_cycles_and_survives_a_deleted_parent(app, tenants):
+    a, b = tenants
+    with app.app_context():
+        with tenant_session(a.ref) as s:
+            group = services.create_company(s, {"name": unique("Group")})
+            sub = services.create_company(s, {"name": unique("Sub"), "parent_id": str(group.id)})
+            leaf = services.create_company(s, {"name": unique("Leaf"), "parent_id": sub.id})
+            ids = group.id, sub.id, leaf.id
+        with tenant_session(a.ref) as s:
+            group_id, sub_id, leaf_id = ids
+            # The group under its own grandchild would be a loop.
+            with pytest.raises(ValidationFailed) as caught:
+                services.update_company(s, group_id, {"parent_id": leaf_id}, partial=True)
+            assert "cannot own itself" in caught.value.errors["parent_id"][0]
+            with pytest.raises(ValidationFailed) as caught:
+                services.update_company(s, group_id, {"parent_id": group_id}, partial=True)
+            assert caught.value.errors == {"parent_id": ["A company cannot be its own parent."]}
+            leaf = queries.get_company(s, leaf_id)
+            assert [c.id for c in queries.ancestors(s, leaf)] == [sub_id, group_id]
+            assert [c.id for c in queries.children(s, group_id)] == [sub_id]
+        # Tenant B cannot hang a company under tenant A's.
+        with tenant_session(b.ref) as s, pytest.raises(ValidationFailed) as caught:
+            services.create_company(s, {"name": unique("Spy"), "parent_id": str(ids[0])})
+        assert caught.value.errors == {"parent_id": ["Choose a parent company from the list."]}
+        with tenant_session(a.ref) as s:
+            services.delete_company(s, ids[1])
+        with tenant_session(a.ref) as s:
+            assert s.get(Company, ids[2]).parent_id is None
+
+
+def test_new_company_fields_validate_through_the_schema(app, tenants):
+    a, _ = tenants
+    with app.app_context(), tenant_session(a.ref) as s:
+        with pytest.raises(ValidationFailed) as caught:
+            services.create_company(
+                s,
+                {"name": unique("Bad"), "size": "huge", "classification": "D",
+                 "preferred_channel": "fax", "do_not_call": "maybe", "owner_id": "nobody"},
+            )  # fmt: skip
+        assert set(caught.value.errors) == {
+            "size", "classification", "preferred_channel", "do_not_call", "owner_id",
+        }  # fmt: skip
+        company = services.create_company(
+            s,
+            {"name": unique("Good"), "size": "51-200", "classification": "a",
+             "street": "Main St 1", "postal_code": "10115", "region": "Berlin",
+             "preferred_channel": "email", "do_not_call": "on", "owner_id": str(a.owner_id)},
+        )  # fmt: skip
+        assert (company.classification, company.do_not_call, company.do_not_email) == (
+            "A",
+            True,
+            False,
+        )
+        assert company.owner_id == a.owner_id
+        # Someone who is not a member of this workspace cannot own its accounts.
+        import uuid
+
+        with pytest.raises(ValidationFailed) as caught:
+            services.update_company(s, company.id, {"owner_id": str(uuid.uuid4())}, partial=True)
+        assert caught.value.errors == {"owner_id": ["Choose an owner from the list."]}
+        (entry,) = [e for e in entries_for(s, company.id) if e.action == "company.created"]
+        assert entry.changes["classification"] == [None, "A"]
+
+
+def test_account_team_members_are_members_once_each_and_audited(app, tenants):
+    a, b = tenants
+    from rapport.platform.errors import Conflict
+
+    with app.app_context():
+        with tenant_session(a.ref) as s:
+            company = services.create_company(s, {"name": unique("Team")})
+            member = services.add_team_member(
+                s, company.id, {"user_id": str(a.owner_id), "role": "Support"}
+            )
+            company_id, member_id = company.id, member.id
+        with tenant_session(a.ref) as s:
+            assert [(m.user_id, m.role) for m in queries.team(s, company_id)] == [
+                (a.owner_id, "Support")
+            ]
+            with pytest.raises(Conflict):
+                services.add_team_member(s, company_id, {"user_id": str(a.owner_id)})
+            with pytest.raises(ValidationFailed):
+                services.add_team_member(s, company_id, {"user_id": str(b.owner_id)})
+            actions = [e.action for e in entries_for(s, company_id)]
+            assert actions.count("company.team_changed") == 1
+        with tenant_session(b.ref) as s, pytest.raises(NotFound):
+            services.remove_team_member(s, company_id, member_id)
+        with tenant_session(a.ref) as s:
+            services.remove_team_member(s, company_id, member_id)
+        with tenant_session(a.ref) as s:
+            assert queries.team(s, company_id) == []

@@ -177,3 +177,107 @@ def test_list_pages_with_company_names(app, tenants):
         with tenant_session(b.ref) as s:
             page, _ = queries.list_contacts(s, q=tag)
             assert page.total == 0
+
+
+def test_several_emails_and_phones_keep_the_primary_in_step(app, tenants):
+    a, b = tenants
+    tag = secrets.token_hex(4)
+    with app.app_context():
+        with tenant_session(a.ref) as s:
+            contact = services.create_contact(
+                s,
+                {"last_name": f"Multi {tag}",
+                 "emails": [{"email": f"work-{tag}@example.com", "label": "work"},
+                            {"email": f"home-{tag}@example.com", "label": "private",
+                             "is_primary": "on"}],
+                 "phones": [{"phone": "+49 30 1234567", "label": "office"}]},
+            )  # fmt: skip
+            contact_id = contact.id
+        with tenant_session(a.ref) as s:
+            contact = s.get(Contact, contact_id)
+            # The primary one is the contact's email; the first one when none is marked.
+            assert contact.email == f"home-{tag}@example.com"
+            assert contact.phone == "+49 30 1234567"
+            emails = queries.emails_of(s, contact)
+            assert [(e.email, e.is_primary) for e in emails] == [
+                (f"home-{tag}@example.com", True),
+                (f"work-{tag}@example.com", False),
+            ]
+            # Changing only the email changes the primary row and keeps the other one.
+            services.update_contact(
+                s, contact_id, {"email": f"new-{tag}@example.com"}, partial=True
+            )
+        with tenant_session(a.ref) as s:
+            contact = s.get(Contact, contact_id)
+            assert [e.email for e in queries.emails_of(s, contact)] == [
+                f"new-{tag}@example.com",
+                f"work-{tag}@example.com",
+            ]
+            # Clearing it promotes the remaining address instead of losing it.
+            services.update_contact(s, contact_id, {"email": None}, partial=True)
+        with tenant_session(a.ref) as s:
+            contact = s.get(Contact, contact_id)
+            assert contact.email == f"work-{tag}@example.com"
+            entry = entries_for(s, contact_id)[-1]
+            assert entry.changes["email"] == [f"new-{tag}@example.com", f"work-{tag}@example.com"]
+            with pytest.raises(ValidationFailed) as caught:
+                services.update_contact(
+                    s,
+                    contact_id,
+                    {"emails": [{"email": "x@example.com", "is_primary": True},
+                                {"email": "X@example.com", "is_primary": True},
+                                {"email": "nope"}]},
+                    partial=True,
+                )  # fmt: skip
+            assert "emails" in caught.value.errors or "emails.2.email" in caught.value.errors
+        with tenant_session(b.ref) as s:
+            assert s.get(Contact, contact_id) is None
+
+
+def test_do_not_contact_flags_answer_can_email_and_can_call(app, tenants):
+    a, _ = tenants
+    with app.app_context(), tenant_session(a.ref) as s:
+        contact = services.create_contact(
+            s, {"last_name": "Quiet", "email": "quiet@example.com", "phone": "+1 555 123 4567"}
+        )
+        assert queries.can_email(contact) and queries.can_call(contact)
+        services.update_contact(
+            s, contact.id, {"do_not_email": "on", "do_not_call": True}, partial=True
+        )
+        assert not queries.can_email(contact) and not queries.can_call(contact)
+        assert entries_for(s, contact.id)[-1].changes["do_not_email"] == [False, True]
+        nobody = services.create_contact(s, {"last_name": "No address"})
+        assert not queries.can_email(nobody) and not queries.can_call(nobody)
+
+
+def test_contacts_link_to_further_companies(app, tenants):
+    a, b = tenants
+    with app.app_context():
+        with tenant_session(a.ref) as s:
+            main = company_services.create_company(s, {"name": f"Main {secrets.token_hex(3)}"})
+            board = company_services.create_company(s, {"name": f"Board {secrets.token_hex(3)}"})
+            contact = services.create_contact(
+                s,
+                {"last_name": "Linked", "company_id": main.id,
+                 "companies": [{"company_id": str(board.id), "role": "Board member"}]},
+            )  # fmt: skip
+            ids = main.id, board.id, contact.id
+        with tenant_session(a.ref) as s:
+            main_id, board_id, contact_id = ids
+            assert [(c.id, r) for c, r in queries.other_companies(s, contact_id)] == [
+                (board_id, "Board member")
+            ]
+            with pytest.raises(ValidationFailed) as caught:
+                services.update_contact(
+                    s, contact_id, {"companies": [{"company_id": str(main_id)}]}, partial=True
+                )
+            assert caught.value.errors == {
+                "companies.0.company_id": ["This is the contact's main company."]
+            }
+            company_services.delete_company(s, board_id)
+        with tenant_session(a.ref) as s:
+            assert queries.other_companies(s, ids[2]) == []
+        with tenant_session(b.ref) as s, pytest.raises(ValidationFailed):
+            services.create_contact(
+                s, {"last_name": "Spy", "companies": [{"company_id": str(ids[0])}]}
+            )

@@ -244,7 +244,11 @@ def test_archived_field_hidden_but_data_kept_and_delete_removes_values(app, tena
     with app.app_context(), tenant_session(a.ref) as s:
         assert api not in company_queries.get_company(s, company.id).custom
         actions = list(
-            s.scalars(select(AuditEntry.action).where(AuditEntry.target_id == str(row.id)))
+            s.scalars(
+                select(AuditEntry.action)
+                .where(AuditEntry.target_id == str(row.id))
+                .order_by(AuditEntry.seq)  # without an order PostgreSQL may return any order
+            )
         )
         assert actions == ["field.created", "field.archived", "field.deleted"]
 

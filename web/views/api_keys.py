@@ -1,4 +1,5 @@
-"""API keys in the browser (owners and admins): list, create (the key is shown once), revoke."""
+"""API keys in the browser (owners and admins): list, create (the key is shown once), revoke,
+and the interactive documentation of this workspace's own API."""
 
 from __future__ import annotations
 
@@ -85,3 +86,16 @@ def revoke(key_id: uuid.UUID):  # type: ignore[no-untyped-def]
         abort(404)
     flash(f"API key “{key.name}” revoked; requests with it now fail.", "success")
     return redirect(url_for("api_keys.index"), 303)
+
+
+@bp.get("/docs")
+def docs():  # type: ignore[no-untyped-def]
+    """The workspace's OpenAPI document, readable and callable with a pasted key."""
+    from rapport.api.openapi import document_for
+
+    document = document_for(g.workspace)
+    return (
+        render_template("api_keys/docs.html", document=document),
+        200,
+        {"Cache-Control": "no-store"},
+    )

@@ -18,8 +18,10 @@ from rapport.platform.tenancy.scope import tenant_db
 from rapport.tenants.companies.models import Company
 from rapport.tenants.companies.queries import company_choices
 from rapport.tenants.deals import queries, services
+from rapport.tenants.deals.models import Deal
 from rapport.tenants.deals.schemas import DEAL_FIELDS
 from rapport.tenants.pipelines import queries as pipeline_queries
+from rapport.web import listing
 from rapport.web.views.fields import custom_from_form
 from rapport.web.workspace import workspace_blueprint
 
@@ -97,18 +99,38 @@ def index():  # type: ignore[no-untyped-def]
     )
 
 
-@bp.get("/list")
-def listing():  # type: ignore[no-untyped-def]
-    q = request.args.get("q", "").strip()[:200]
-    status = request.args.get("status") or None
-    page, sort = queries.list_deals(
-        tenant_db(),
-        q=q,
-        status=status,
-        sort=request.args.get("sort"),
-        cursor=request.args.get("cursor"),
-    )
-    return render_template("deals/list.html", page=page, sort=sort, q=q, status=status)
+def _status_filter() -> list[tuple[str, str, str]]:
+    """The list's status picker (kept for links made before filters existed)."""
+    status = request.args.get("status")
+    return [("status", "eq", status)] if status in ("open", "won", "lost") else []
+
+
+def list_spec() -> listing.ListSpec:
+    """The deals list (the board is the other view of deals)."""
+    return listing.ListSpec(
+        record_type="deals",
+        endpoint="deals.listing",
+        routes="deals.list",
+        singular="deal",
+        plural="deals",
+        title_column="name",
+        detail=lambda deal: url_for("deals.detail", deal_id=deal.id),
+        default_columns=("name", "company_id", "stage_id", "status", "amount", "currency",
+                         "expected_close_date", "owner_id", "updated_at"),
+        default_sort="-updated_at",
+        search=lambda q: Deal.name.icontains(q, autoescape=True),
+        search_placeholder="Search deals by name",
+        labels=LABELS,
+        legacy_filters=_status_filter,
+    )  # fmt: skip
+
+
+@bp.get("/list", endpoint="listing")
+def list_view():  # type: ignore[no-untyped-def]
+    return listing.render_list(list_spec(), "deals/list.html")
+
+
+listing.add_routes(bp, list_spec, "/list")
 
 
 @bp.get("/new")

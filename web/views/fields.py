@@ -1,22 +1,29 @@
-"""Custom field settings: list per record type, create, edit, archive, delete, reorder."""
+"""Custom field settings: list per record type, create, edit, archive, delete, reorder, change a
+type through a preview, and a live preview of the record form while a definition is edited."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from typing import Any
 
 from flask import abort, flash, redirect, render_template, request, url_for
+from marshmallow import ValidationError
 
 from rapport.platform.errors import NotFound, ValidationFailed
 from rapport.platform.identity.members import MANAGERS
 from rapport.platform.tenancy.scope import tenant_db
 from rapport.tenants import records
-from rapport.tenants.fields import services
+from rapport.tenants.fields import computed, config, conversion, formula, rollup, services
 from rapport.tenants.fields.queries import (
+    Field,
+    _freeze,
+    all_fields,
     fields_for,
     get_definition,
     sections,
 )
+from rapport.tenants.fields.schemas import parse_options
 from rapport.tenants.fields.validation import TYPE_LABELS, TYPES, display
 from rapport.web.workspace import require_role, workspace_blueprint
 
@@ -26,6 +33,10 @@ FORM_KEYS = (
     "default", "min_value", "max_value", "min_length", "max_length", "pattern", "options",
     "section",
 )  # fmt: skip
+RESULT_LABELS = {
+    "number": "Number", "currency": "Currency amount", "text": "Text", "date": "Date",
+    "checkbox": "Checkbox",
+}  # fmt: skip
 
 
 @bp.before_request
@@ -42,6 +53,9 @@ def _record_type() -> str:
 
 def _form_data() -> dict[str, Any]:
     data: dict[str, Any] = {key: request.form.get(key, "") for key in FORM_KEYS}
+    if data["type"] in config.COMPUTED:
+        keys = config.FORMULA_KEYS if data["type"] == "formula" else config.ROLLUP_KEYS
+        data.update({key: request.form.get(key, "") for key in keys})
     for key in ("required", "unique", "filterable"):
         data[key] = bool(request.form.get(key))
     for key in ("min_value", "max_value", "min_length", "max_length", "default"):
@@ -59,12 +73,109 @@ def _options_text(options: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _computed_choices(record_type: str) -> dict[str, Any]:
+    """What the formula and roll-up settings offer for this record type."""
+    session = tenant_db()
+    every = all_fields(session)
+    own = [f for f in every if f.record_type == record_type]
+    relations = rollup.relations(record_type)
+    labels = records.labels()
+    return {
+        "result_types": list(RESULT_LABELS.items()),
+        "references": sorted(computed.reference_kinds(record_type, own).items()),
+        "functions": sorted((*formula.FUNCTIONS, *formula.SPECIAL)),
+        "relations": [(f"{r}:{link}", f"{labels[r]} (by {link})") for r, link in relations],
+        "aggregates": list(rollup.AGGREGATE_LABELS.items()),
+        "rollup_fields": {
+            r: rollup.numeric_fields(r, every) for r in dict.fromkeys(r for r, _ in relations)
+        },
+        "filter_fields": {
+            r: sorted(computed.reference_kinds(r, [f for f in every if f.record_type == r]))
+            for r in dict.fromkeys(r for r, _ in relations)
+        },
+    }
+
+
 def _form(status: int = 200, **context: Any):  # type: ignore[no-untyped-def]
     context.setdefault("errors", {})
     types = [(t, TYPE_LABELS[t]) for t in TYPES]
+    record_type = context["form"].get("record_type") or "companies"
+    field = context.get("field")
+    context.setdefault(
+        "preview", _preview_sections(record_type, context["form"], field.id if field else None)
+    )
     return render_template(
-        "fields/form.html", types=types, record_labels=records.labels(), **context
+        "fields/form.html",
+        types=types,
+        record_labels=records.labels(),
+        conversions=conversion.CONVERSIONS.get(field.type, ()) if field else (),
+        type_labels=TYPE_LABELS,
+        **_computed_choices(record_type),
+        **context,
     ), status
+
+
+# -- the live preview of the record form ----------------------------------------------------------
+def _draft(record_type: str, form: dict[str, Any], field_id: uuid.UUID | None) -> Field | None:
+    """An unsaved definition from the form, good enough to draw (never validated or stored)."""
+    label = str(form.get("label") or "").strip()
+    kind = form.get("type") if form.get("type") in TYPES else "text"
+    if not label:
+        return None
+    try:
+        options = tuple(parse_options(form.get("options")))
+    except ValidationError:
+        options = ()
+    cfg = None
+    if kind == "formula":
+        cfg = {"expression": form.get("formula") or "", "result_type": form.get("result_type")
+               or "number", "currency": form.get("currency")}  # fmt: skip
+    return Field(
+        id=field_id or uuid.uuid4(), record_type=record_type,
+        api_name=str(form.get("api_name") or "new_field"), label=label[:100],
+        help_text=str(form.get("help_text") or "").strip()[:300] or None, type=kind,
+        required=bool(form.get("required")) and kind not in config.COMPUTED, unique=False,
+        filterable=False, default=None, min_value=None, max_value=None, min_length=None,
+        max_length=None, pattern=None, options=options,
+        section=str(form.get("section") or "").strip()[:100] or None, position=10**6,
+        archived_at=None, config=cfg,
+    )  # fmt: skip
+
+
+def _preview_sections(
+    record_type: str, form: dict[str, Any] | None, field_id: uuid.UUID | None
+) -> list[tuple[str | None, list[Field]]]:
+    """The record type's form sections, with the draft in place of (or after) the saved field."""
+    current = fields_for(tenant_db(), record_type)
+    draft = _draft(record_type, form or {}, field_id) if form is not None else None
+    if draft is None:
+        return sections(current)
+    if any(f.id == draft.id for f in current):
+        merged = [
+            dataclasses.replace(draft, position=f.position, api_name=f.api_name)
+            if f.id == draft.id else f
+            for f in current
+        ]  # fmt: skip
+    else:
+        merged = [*current, draft]
+    return sections(merged)
+
+
+@bp.post("/preview")
+def preview():  # type: ignore[no-untyped-def]
+    """The record form as it would look with the posted draft (a partial for fields.js)."""
+    record_type = _record_type()
+    raw = request.form.get("field_id") or ""
+    try:
+        field_id = uuid.UUID(raw) if raw else None
+    except ValueError:
+        abort(400)
+    return render_template(
+        "fields/_preview.html",
+        record_type=record_type,
+        record_labels=records.labels(),
+        preview=_preview_sections(record_type, _form_data(), field_id),
+    )
 
 
 @bp.get("/")
@@ -76,6 +187,7 @@ def index():  # type: ignore[no-untyped-def]
         record_labels=records.labels(),
         fields=fields_for(tenant_db(), record_type, archived=True),
         type_labels=TYPE_LABELS,
+        preview=_preview_sections(record_type, None, None),
     )
 
 
@@ -87,6 +199,8 @@ def new():  # type: ignore[no-untyped-def]
 @bp.post("/")
 def create():  # type: ignore[no-untyped-def]
     form = _form_data()
+    if request.form.get("preview"):  # the no-JS "Preview" button: show, save nothing
+        return _form(form=form, field=None)
     try:
         row = services.create_field(tenant_db(), form)
     except ValidationFailed as exc:
@@ -107,6 +221,7 @@ def edit(field_id: uuid.UUID):  # type: ignore[no-untyped-def]
     row = _get(field_id)
     form = {key: getattr(row, key) for key in FORM_KEYS}
     form["options"] = _options_text(row.options)
+    form.update(config.form_values(row.config, row.type))
     return _form(form=form, field=row)
 
 
@@ -114,6 +229,9 @@ def edit(field_id: uuid.UUID):  # type: ignore[no-untyped-def]
 def update(field_id: uuid.UUID):  # type: ignore[no-untyped-def]
     row = _get(field_id)
     form = _form_data()
+    if request.form.get("preview"):
+        form.update(record_type=row.record_type, api_name=row.api_name)
+        return _form(form=form, field=row)
     try:
         services.update_field(tenant_db(), row.id, form)
     except ValidationFailed as exc:
@@ -121,6 +239,55 @@ def update(field_id: uuid.UUID):  # type: ignore[no-untyped-def]
         return _form(422, form=form, field=row, errors=exc.errors)
     flash("Changes saved.", "success")
     return redirect(url_for(".index", record_type=row.record_type), 303)
+
+
+# -- type change: preview every value, then convert -----------------------------------------------
+@bp.get("/<uuid:field_id>/type")
+def type_preview(field_id: uuid.UUID):  # type: ignore[no-untyped-def]
+    row = _get(field_id)
+    new_type = request.args.get("new_type") or ""
+    result, errors = None, {}
+    if new_type:
+        try:
+            result = conversion.preview(tenant_db(), row.id, new_type)
+        except ValidationFailed as exc:
+            errors = exc.errors
+    return _type_page(row, new_type, result, errors, 422 if errors else 200)
+
+
+def _type_page(row, new_type, result, errors, status=200):  # type: ignore[no-untyped-def]
+    return render_template(
+        "fields/type.html",
+        field=row,
+        new_type=new_type,
+        result=result,
+        errors=errors,
+        choices=[(t, TYPE_LABELS[t]) for t in conversion.CONVERSIONS.get(row.type, ())],
+        type_labels=TYPE_LABELS,
+        frozen=_freeze(row),
+        display=display,
+    ), status
+
+
+@bp.post("/<uuid:field_id>/type")
+def change_type(field_id: uuid.UUID):  # type: ignore[no-untyped-def]
+    row = _get(field_id)
+    new_type = request.form.get("new_type", "")
+    if request.form.get("confirm") != "1":
+        return redirect(url_for(".type_preview", field_id=row.id, new_type=new_type), 303)
+    label, old = row.label, TYPE_LABELS.get(row.type, row.type)
+    try:
+        result = conversion.change_type(tenant_db(), row.id, new_type)
+    except ValidationFailed as exc:
+        return _type_page(row, new_type, None, exc.errors, 422)
+    converted = len(result.rows) - result.failures
+    message = (
+        f"“{label}” changed from {old} to {TYPE_LABELS[new_type]}; {converted} value(s) converted"
+    )
+    if result.failures:
+        message += f", {result.failures} cleared"
+    flash(message + ".", "success")
+    return redirect(url_for(".edit", field_id=row.id), 303)
 
 
 @bp.post("/<uuid:field_id>/archive")
@@ -162,6 +329,8 @@ def custom_from_form(record_type: str) -> dict[str, Any]:
     """The raw custom values a record form sent (inputs named ``custom.<api_name>``)."""
     values: dict[str, Any] = {}
     for f in fields_for(tenant_db(), record_type):
+        if f.computed:  # calculated: shown, never sent back
+            continue
         key = f"custom.{f.api_name}"
         if f.type == "multi_select":
             values[f.api_name] = request.form.getlist(key)

@@ -29,6 +29,11 @@ SECTIONS = (
         "Keys for integrations to use the REST API; created, revoked and last used.",
     ),
     (
+        "Webhooks",
+        "webhooks.index",
+        "Signed HTTP calls to your systems when records change; delivery log and redelivery.",
+    ),
+    (
         "Billing",
         "billing.index",
         "Plan, seats, trial and this period's usage against what the plan includes.",
@@ -42,6 +47,16 @@ SECTIONS = (
         "Pipelines",
         "pipelines.index",
         "The stages deals move through, with their probabilities.",
+    ),
+    (
+        "Teams and territories",
+        "teams.index",
+        "Who sells where: teams, their members, and the territories that route new leads.",
+    ),
+    (
+        "Lead capture form",
+        "leads.capture_form",
+        "The public web form that turns your website's visitors into leads, and its embed code.",
     ),
     (
         "Audit log",

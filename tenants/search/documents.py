@@ -1,0 +1,126 @@
+"""What each record type puts in the search index: a title, a subtitle and the searched text.
+
+A record type is searchable when it has a builder here. Leads are built by another feature that
+may not be installed; its builder is added when its model module defines ``Lead``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from rapport.tenants.search import tokens as tok
+
+
+@dataclass(frozen=True)
+class Document:
+    record_type: str  # the record type name of rapport.tenants.records: "companies"…
+    record_id: uuid.UUID
+    title: str
+    subtitle: str | None
+    texts: tuple[str | None, ...]
+
+    def row(self) -> dict[str, Any]:
+        """The index row's values."""
+        title = (self.title or "").strip()[:300] or "(no name)"
+        return {
+            "record_type": self.record_type,
+            "record_id": self.record_id,
+            "title": title,
+            "subtitle": (self.subtitle or None) and self.subtitle[:300],
+            "title_key": tok.match_key(title),
+            "tokens": tok.document_tokens((title, *self.texts)),
+        }
+
+
+def _digits(phone: str | None) -> str | None:
+    """A phone number's digits as one word, so "+1 555-0100" is found by "15550100"."""
+    digits = re.sub(r"\D", "", phone or "")
+    return digits or None
+
+
+def _custom_texts(custom: dict[str, Any] | None) -> list[str]:
+    """The text in custom field values (strings, and strings in multi-select lists)."""
+    texts: list[str] = []
+    for value in (custom or {}).values():
+        if isinstance(value, str):
+            texts.append(value)
+        elif isinstance(value, list):
+            texts.extend(v for v in value if isinstance(v, str))
+    return texts
+
+
+def _join(parts: Iterable[str | None]) -> str | None:
+    return " · ".join(p for p in parts if p) or None
+
+
+def _name(first: str | None, last: str | None) -> str:
+    return " ".join(p for p in (first, last) if p)
+
+
+def company_document(c: Any) -> Document:
+    return Document(
+        "companies", c.id, c.name, _join((c.domain, c.city, c.industry)),
+        (c.domain, c.website, c.city, c.industry, c.phone, _digits(c.phone),
+         *_custom_texts(c.custom)),
+    )  # fmt: skip
+
+
+def contact_document(c: Any) -> Document:
+    return Document(
+        "contacts", c.id, _name(c.first_name, c.last_name), _join((c.title, c.email)),
+        (c.first_name, c.last_name, c.email, c.title, c.phone, _digits(c.phone),
+         *_custom_texts(c.custom)),
+    )  # fmt: skip
+
+
+def deal_document(d: Any) -> Document:
+    return Document("deals", d.id, d.name, None, tuple(_custom_texts(d.custom)))
+
+
+def lead_document(lead: Any) -> Document:
+    person = _name(lead.first_name, lead.last_name)
+    title = person or lead.company_name or lead.email or ""
+    return Document(
+        "leads", lead.id, title,
+        _join((lead.company_name if person else None, lead.title, lead.email)),
+        (lead.first_name, lead.last_name, lead.company_name, lead.title, lead.email, lead.phone,
+         _digits(lead.phone), lead.city, lead.website, lead.industry,
+         *_custom_texts(lead.custom)),
+    )  # fmt: skip
+
+
+Builder = Callable[[Any], Document]
+
+#: (model module, model class, record type, builder), in the order results are grouped.
+_BUILT_IN = (
+    ("rapport.tenants.companies.models", "Company", "companies", company_document),
+    ("rapport.tenants.contacts.models", "Contact", "contacts", contact_document),
+    ("rapport.tenants.leads.models", "Lead", "leads", lead_document),
+    ("rapport.tenants.deals.models", "Deal", "deals", deal_document),
+)
+
+
+@cache
+def _installed() -> tuple[tuple[type, str, Builder], ...]:
+    found = []
+    for module_name, class_name, record_type, builder in _BUILT_IN:
+        model = getattr(importlib.import_module(module_name), class_name, None)
+        if model is not None:
+            found.append((model, record_type, builder))
+    return tuple(found)
+
+
+def builders() -> dict[type, Builder]:
+    """Model class → its document builder, for the types whose model exists."""
+    return {model: builder for model, _name, builder in _installed()}
+
+
+def searchable_types() -> dict[str, type]:
+    """Record type name → model, in the order results are grouped."""
+    return {name: model for model, name, _builder in _installed()}

@@ -1,0 +1,119 @@
+"""Keeping the search index in step with the records, in the transaction that changes them.
+
+After every flush of a tenant session, the searchable records that were added, changed or
+deleted in it are written to (or removed from) ``search_entries``. Nothing has to remember to
+call it: web, API, imports, workflows and jobs all flush through the tenant session.
+
+ORM bulk statements (``session.execute(update(Contact)...)``) skip the flush and so skip this
+hook; no service changes a searchable field that way today. ``rapport search reindex`` rebuilds a
+tenant's index from its records whenever it is in doubt.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, delete, event, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from rapport.platform.db import TENANT_SCHEMA, utcnow
+from rapport.platform.tenancy.scope import TenantSession
+from rapport.tenants.search import ddl
+from rapport.tenants.search.documents import Document, builders, searchable_types
+from rapport.tenants.search.models import SearchEntry
+
+_table = SearchEntry.__table__
+_UPDATED = ("record_type", "title", "subtitle", "title_key", "tokens")
+BATCH = 2000
+
+
+def write(connection: Connection, documents: Sequence[Document]) -> None:
+    """Insert or replace the index rows of these documents."""
+    if not documents:
+        return
+    rows = [doc.row() for doc in documents]
+    dialect = connection.dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(_table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[_table.c.record_id],
+        set_={name: stmt.excluded[name] for name in _UPDATED}
+        | {"updated_at": stmt.excluded.updated_at},
+    )
+    now = utcnow()
+    connection.execute(stmt, [{**row, "updated_at": now} for row in rows])
+
+
+def remove(connection: Connection, record_ids: Iterable[uuid.UUID]) -> None:
+    ids = list(record_ids)
+    if ids:
+        connection.execute(delete(_table).where(_table.c.record_id.in_(ids)))
+
+
+def _after_flush(session: Session, _flush_context: Any) -> None:
+    """Index what this flush wrote (``session.new/dirty/deleted`` still hold the flushed state)."""
+    indexed = builders()
+    changed: dict[uuid.UUID, Document] = {}
+    gone: list[uuid.UUID] = []
+    for obj in session.new:
+        builder = indexed.get(type(obj))
+        if builder is not None:
+            changed[obj.id] = builder(obj)
+    for obj in session.dirty:
+        builder = indexed.get(type(obj))
+        if builder is not None and session.is_modified(obj, include_collections=False):
+            changed[obj.id] = builder(obj)
+    for obj in session.deleted:
+        if type(obj) in indexed:
+            gone.append(obj.id)
+            changed.pop(obj.id, None)
+    if not (changed or gone):
+        return
+    connection = session.connection()
+    write(connection, list(changed.values()))
+    remove(connection, gone)
+
+
+def install_hook() -> None:
+    """Listen to every tenant session's flushes (once per process)."""
+    if not event.contains(TenantSession, "after_flush", _after_flush):
+        event.listen(TenantSession, "after_flush", _after_flush)
+
+
+def reindex(session: Session, schema: str | None = None) -> dict[str, int]:
+    """Rebuild the tenant's whole index from its records; return how many of each were indexed.
+
+    Runs in the caller's transaction: until it commits, searches see the old index. ``schema``
+    defaults to the tenant session's own.
+    """
+    connection = session.connection()
+    connection.execute(delete(_table))
+    counts: dict[str, int] = {}
+    indexed = builders()
+    for name, model in searchable_types().items():
+        builder = indexed[model]
+        counts[name] = 0
+        # A large tenant streams through in batches; each batch leaves the session once written.
+        result = session.scalars(select(model).execution_options(yield_per=BATCH))
+        for records in result.partitions():
+            write(connection, [builder(record) for record in records])
+            counts[name] += len(records)
+            for record in records:
+                session.expunge(record)
+    if connection.dialect.name == "sqlite":
+        ddl.rebuild_sqlite(connection, schema or session.info["tenant"].schema_name)
+    return counts
+
+
+def build(connection: Connection, schema: str) -> dict[str, int]:
+    """Fill a tenant's index on an owner connection (the migration that adds search calls this
+    after ``ddl.install``, so existing records are found at once)."""
+    bound = connection.execution_options(schema_translate_map={TENANT_SCHEMA: schema})
+    session = Session(bind=bound)
+    try:
+        return reindex(session, schema)
+    finally:
+        session.close()

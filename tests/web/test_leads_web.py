@@ -1,0 +1,282 @@
+"""Leads and teams in the browser: list filters, create with routing, qualify, convert with a
+merge, capture form settings, delete with confirmation, admin-only teams, tenant isolation."""
+
+from __future__ import annotations
+
+import html
+import io
+import re
+import secrets
+import uuid
+
+from sqlalchemy import select
+
+from rapport.platform.tenancy.scope import tenant_session
+from rapport.tenants.companies import services as company_services
+from rapport.tenants.contacts.models import Contact
+from rapport.tenants.leads import services
+from rapport.tenants.leads.models import Lead
+from rapport.tenants.teams import services as team_services
+from rapport.tenants.teams.models import Team, Territory
+
+
+def page_text(response) -> str:
+    return html.unescape(response.get_data(as_text=True))
+
+
+def plain(response) -> str:
+    """The page as a person reads it: no tags, single spaces."""
+    text = re.sub(r"<[^>]+>", " ", response.get_data(as_text=True))
+    return re.sub(r"\s+", " ", html.unescape(text))
+
+
+def error_for(body: str, field: str) -> str | None:
+    match = re.search(rf'<div class="error" id="e-{field}" role="alert">(.*?)</div>', body, re.S)
+    return re.sub(r"<[^>]+>", "", match.group(1)).strip() if match else None
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix} {secrets.token_hex(3)}"
+
+
+def make_lead(app, tenant, **data) -> Lead:
+    with app.app_context(), tenant_session(tenant.ref) as s:
+        lead = services.create_lead(s, {"last_name": unique("Lead"), **data})
+        s.flush()
+        s.expunge(lead)
+        return lead
+
+
+def test_empty_filters_create_and_my_leads(app, client, auth, tenant_a):
+    auth.login_as(tenant_a)
+    base = f"/{tenant_a.slug}/leads/"
+    page = client.get(base)
+    assert page.status_code == 200 and "Leads" in page_text(page)
+    # The form posts to the list URL; the form page carries the CSRF token.
+    response = client.post(
+        base,
+        data={"first_name": "Only", "email": "bad", "csrf_token": _csrf(client, base + "new")},
+    )
+    body = page_text(response)
+    assert response.status_code == 422
+    assert error_for(body, "last_name") == "Enter a last name or a company name (or both)."
+    assert error_for(body, "email") == "Enter an email address such as ada@example.com."
+    name = unique("Turing")
+    response = client.post(
+        base,
+        data={"first_name": "Alan", "last_name": name, "company_name": "Bletchley",
+              "owner_id": str(tenant_a.owner_id), "rating": "hot", "status": "new",
+              "csrf_token": _csrf(client, base + "new")},
+        follow_redirects=True,
+    )  # fmt: skip
+    body = page_text(response)
+    assert f"Lead “Alan {name}” created." in body and "Hot" in body
+    mine = page_text(client.get(base, query_string={"owner": "me", "q": name}))
+    assert f"Alan {name}" in mine
+    unassigned = page_text(client.get(base, query_string={"owner": "unassigned", "q": name}))
+    assert "No matches" in unassigned
+
+
+def _csrf(client, path: str) -> str:
+    body = client.get(path).get_data(as_text=True)
+    return re.search(r'name="csrf_token" value="([^"]+)"', body).group(1)
+
+
+def test_qualify_then_convert_merging_into_an_existing_company(app, client, auth, tenant_a):
+    company_name = unique("Umbrella")
+    with app.app_context(), tenant_session(tenant_a.ref) as s:
+        company = company_services.create_company(s, {"name": f"{company_name} Corp."})
+        company_id = company.id
+    lead = make_lead(
+        app, tenant_a, first_name="Jill", company_name=company_name, email="jill@u.example"
+    )
+    auth.login_as(tenant_a)
+    detail = f"/{tenant_a.slug}/leads/{lead.id}"
+    response = client.post(
+        detail + "/status",
+        data={"status": "qualified", "csrf_token": _csrf(client, detail)},
+        follow_redirects=True,
+    )
+    assert "Lead marked qualified." in page_text(response)
+    page = plain(client.get(detail + "/convert"))
+    assert f"Merge into {company_name} Corp." in page and "same name" in page
+    response = client.post(
+        detail + "/convert",
+        data={"company": str(company_id), "contact": "new", "csrf_token": _csrf(client, detail)},
+        follow_redirects=True,
+    )
+    body = page_text(response)
+    assert f"Lead “Jill {lead.last_name}” converted." in body
+    assert f"{company_name} Corp." in body and "Converted on" in body
+    with app.app_context(), tenant_session(tenant_a.ref) as s:
+        converted = s.get(Lead, lead.id)
+        assert converted.converted_company_id == company_id
+        contact = s.get(Contact, converted.converted_contact_id)
+        assert contact.company_id == company_id
+    again = client.get(detail + "/convert", follow_redirects=True)
+    assert "This lead was already converted." in page_text(again)
+
+
+def test_convert_errors_show_next_to_the_choice(app, client, auth, tenant_a):
+    lead = make_lead(app, tenant_a, company_name=None)
+    auth.login_as(tenant_a)
+    detail = f"/{tenant_a.slug}/leads/{lead.id}"
+    response = client.post(
+        detail + "/convert",
+        data={"company": "new", "contact": "new", "with_deal": "1", "deal_name": "D",
+              "currency": "XYZ", "csrf_token": _csrf(client, detail)},
+    )  # fmt: skip
+    assert response.status_code == 422
+    body = page_text(response)
+    assert "This lead has no company name" in error_for(body, "company")
+    with app.app_context(), tenant_session(tenant_a.ref) as s:
+        assert s.get(Lead, lead.id).converted_at is None
+
+
+def test_delete_asks_first(app, client, auth, tenant_a):
+    lead = make_lead(app, tenant_a)
+    auth.login_as(tenant_a)
+    detail = f"/{tenant_a.slug}/leads/{lead.id}"
+    confirm = page_text(client.get(detail + "/delete"))
+    assert f"Delete {lead.last_name}?" in confirm
+    response = client.post(
+        detail + "/delete", data={"csrf_token": _csrf(client, detail)}, follow_redirects=True
+    )
+    assert f"Lead “{lead.last_name}” deleted." in page_text(response)
+    assert client.get(detail).status_code == 404
+
+
+def test_teams_and_territories_route_a_lead_created_in_the_browser(app, client, auth, tenant_a):
+    auth.login_as(tenant_a)
+    teams = f"/{tenant_a.slug}/settings/teams/"
+    name = unique("Nordics")
+    response = client.post(
+        teams, data={"name": name, "csrf_token": _csrf(client, teams)}, follow_redirects=True
+    )
+    assert f"Team “{name}” created." in page_text(response)
+    with app.app_context(), tenant_session(tenant_a.ref) as s:
+        team_id = s.scalar(select(Team.id).where(Team.name == name))
+    team_page = f"{teams}{team_id}"
+    response = client.post(
+        team_page + "/members",
+        data={"user_id": str(tenant_a.owner_id), "csrf_token": _csrf(client, team_page)},
+        follow_redirects=True,
+    )
+    assert f"joined {name}" in page_text(response)
+    outsider = client.post(
+        team_page + "/members",
+        data={"user_id": str(uuid.uuid4()), "csrf_token": _csrf(client, team_page)},
+    )
+    assert error_for(page_text(outsider), "user_id") == "Choose a member of this workspace."
+    region = unique("Lapland")
+    new_territory = teams + "territories/new"
+    bad = client.post(
+        teams + "territories",
+        data={"name": "T", "team_id": str(team_id), "countries": "FI, QQ",
+              "csrf_token": _csrf(client, new_territory)},
+    )  # fmt: skip
+    assert bad.status_code == 422 and error_for(page_text(bad), "countries")
+    response = client.post(
+        teams + "territories",
+        data={"name": unique("North"), "team_id": str(team_id), "priority": "700",
+              "countries": "fi", "regions": region, "csrf_token": _csrf(client, new_territory)},
+        follow_redirects=True,
+    )  # fmt: skip
+    assert "Territory “North" in page_text(response) and region in page_text(response)
+    leads = f"/{tenant_a.slug}/leads/"
+    response = client.post(
+        leads,
+        data={"last_name": unique("Virtanen"), "country": "FI", "region": region,
+              "csrf_token": _csrf(client, leads + "new")},
+        follow_redirects=True,
+    )  # fmt: skip
+    body = page_text(response)
+    assert "Assigned to Acme Owner." in body
+    assert re.search(r'class="lead-owner">Acme Owner<', body)
+
+
+def test_capture_form_settings_show_the_snippet_and_check_addresses(client, auth, tenant_a):
+    auth.login_as(tenant_a)
+    page = f"/{tenant_a.slug}/leads/capture-form"
+    body = page_text(client.get(page))
+    assert f'action="http://localhost/forms/{tenant_a.slug}/leads"' in body
+    assert f"/forms/{tenant_a.slug}/leads/embed.js" in body and 'name="homepage"' in body
+    bad = client.post(
+        page,
+        data={"enabled": "1", "allowed_return_urls": "ftp://x", "csrf_token": _csrf(client, page)},
+    )
+    assert bad.status_code == 422
+    assert error_for(page_text(bad), "allowed_return_urls").startswith("Use full addresses")
+    ok = client.post(
+        page,
+        data={"enabled": "1", "allowed_return_urls": "https://acme.example/\n",
+              "csrf_token": _csrf(client, page)},
+        follow_redirects=True,
+    )  # fmt: skip
+    assert "Capture form settings saved." in page_text(ok)
+
+
+def test_tenant_b_sees_nothing_of_tenant_a(app, client, auth, tenants):
+    a, b = tenants
+    lead = make_lead(app, a)
+    with app.app_context(), tenant_session(a.ref) as s:
+        territory = s.scalars(select(Territory)).first()
+        team = s.scalars(select(Team)).first()
+    auth.login_as(b)
+    assert client.get(f"/{b.slug}/leads/{lead.id}").status_code == 404
+    assert client.get(f"/{b.slug}/leads/{lead.id}/convert").status_code == 404
+    listed = page_text(client.get(f"/{b.slug}/leads/", query_string={"q": lead.last_name}))
+    assert "No matches" in listed and f"/leads/{lead.id}" not in listed
+    token = _csrf(client, f"/{b.slug}/leads/")
+    response = client.post(f"/{b.slug}/leads/{lead.id}/delete", data={"csrf_token": token})
+    assert response.status_code == 404
+    if team is not None:
+        assert client.get(f"/{b.slug}/settings/teams/{team.id}").status_code == 404
+    if territory is not None:
+        path = f"/{b.slug}/settings/teams/territories/{territory.id}/edit"
+        assert client.get(path).status_code == 404
+    # And tenant A's workspace itself is closed to B's owner.
+    assert client.get(f"/{a.slug}/leads/{lead.id}").status_code == 404
+    with app.app_context(), tenant_session(a.ref) as s:
+        assert s.get(Lead, lead.id) is not None
+
+
+def test_csv_import_routes_each_row_and_reports_bad_lines(app, client, auth, new_tenant):
+    tenant = new_tenant("Importco")
+    with app.app_context(), tenant_session(tenant.ref) as s:
+        team = team_services.create_team(s, {"name": "Everyone"})
+        team_services.add_member(s, team.id, {"user_id": str(tenant.owner_id)})
+        team_services.create_territory(s, {"name": "Spain", "team_id": str(team.id),
+                                           "countries": ["ES"]})  # fmt: skip
+    auth.login_as(tenant)
+    path = f"/{tenant.slug}/leads/import"
+    csv_text = (
+        "\ufeffFirst name;Surname;Company;Email address;Country;Shoe size\n"
+        "Ana;García;Olé SL;ana@ole.example;ES;38\n"
+        ";;;not-an-email;;\n"
+        "Luis;Pérez;;;FR;44\n"
+    )
+    response = client.post(
+        path,
+        data={"file": (io.BytesIO(csv_text.encode()), "leads.csv"),
+              "csrf_token": _csrf(client, path)},
+        content_type="multipart/form-data",
+    )  # fmt: skip
+    body = plain(response)
+    assert response.status_code == 200
+    assert "2 leads imported" in body and "1 of them got an owner" in body
+    assert "Columns not imported: Shoe size" in body
+    assert "1 row was not imported" in body and "Enter an email address" in body
+    with app.app_context(), tenant_session(tenant.ref) as s:
+        ana = s.scalars(select(Lead).where(Lead.last_name == "García")).one()
+        assert ana.owner_id == tenant.owner_id and ana.source == "import"
+        luis = s.scalars(select(Lead).where(Lead.last_name == "Pérez")).one()
+        assert luis.owner_id is None
+    empty = client.post(
+        path,
+        data={"file": (io.BytesIO(b"colour\nred\n"), "x.csv"), "csrf_token": _csrf(client, path)},
+        content_type="multipart/form-data",
+    )
+    assert empty.status_code == 422 and "No column is recognised" in error_for(
+        page_text(empty), "file"
+    )
