@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from rapport.api import errors
 from rapport.api.auth import api_blueprint
 from rapport.api.records import (
-    FILTER_PARAMETER,
+    FILTERS_DOC,
     ListArgs,
     check_if_match,
     etag_header,
@@ -140,7 +140,7 @@ def _respond(activity: Activity):  # type: ignore[no-untyped-def]
 @blp.route("")
 class Activities(MethodView):
     @blp.arguments(ActivityListArgs, location="query")
-    @blp.doc(parameters=[FILTER_PARAMETER])
+    @blp.doc(**FILTERS_DOC)
     @blp.response(200, ActivityPageSchema)
     def get(self, args: dict[str, Any]):  # type: ignore[no-untyped-def]
         """List activities (search, status, kind, the records they concern, filters, sort)"""

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from rapport.api import errors
 from rapport.api.auth import api_blueprint
 from rapport.api.records import (
-    FILTER_PARAMETER,
+    FILTERS_DOC,
     ListArgs,
     check_if_match,
     etag_header,
@@ -76,7 +76,7 @@ def _locked(session: Session, company_id: uuid.UUID) -> Company:
 @blp.route("")
 class Companies(MethodView):
     @blp.arguments(ListArgs, location="query")
-    @blp.doc(parameters=[FILTER_PARAMETER])
+    @blp.doc(**FILTERS_DOC)
     @blp.response(200, CompanyPageSchema)
     def get(self, args: dict[str, Any]):  # type: ignore[no-untyped-def]
         """List companies (search, filter[<field>][<op>], sort by any field)"""

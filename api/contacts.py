@@ -14,7 +14,7 @@ from rapport.api import errors
 from rapport.api.auth import api_blueprint
 from rapport.api.companies import custom_filters
 from rapport.api.records import (
-    FILTER_PARAMETER,
+    FILTERS_DOC,
     ListArgs,
     check_if_match,
     etag_header,
@@ -113,7 +113,7 @@ def _locked(session: Session, contact_id: uuid.UUID) -> Contact:
 @blp.route("")
 class Contacts(MethodView):
     @blp.arguments(ContactListArgs, location="query")
-    @blp.doc(parameters=[FILTER_PARAMETER])
+    @blp.doc(**FILTERS_DOC)
     @blp.response(200, ContactPageSchema)
     def get(self, args: dict[str, Any]):  # type: ignore[no-untyped-def]
         """List contacts (search, company, filter[<field>][<op>], sort by any field)"""

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from rapport.api import errors
 from rapport.api.auth import api_blueprint
 from rapport.api.records import (
-    FILTER_PARAMETER,
+    FILTERS_DOC,
     ListArgs,
     check_if_match,
     etag_header,
@@ -107,7 +107,7 @@ def _locked(session: Session, deal_id: uuid.UUID) -> Deal:
 @blp.route("")
 class Deals(MethodView):
     @blp.arguments(DealListArgs, location="query")
-    @blp.doc(parameters=[FILTER_PARAMETER])
+    @blp.doc(**FILTERS_DOC)
     @blp.response(200, DealPageSchema)
     def get(self, args: dict[str, Any]):  # type: ignore[no-untyped-def]
         """List deals (search, status, filter[<field>][<op>], sort by any field)"""

@@ -15,6 +15,7 @@ from flask import current_app, jsonify
 
 from rapport.api import idempotency
 from rapport.api.auth import api_blueprint
+from rapport.api.records import add_filter_parameters
 from rapport.platform.tenancy.models import TenantRef
 from rapport.platform.tenancy.scope import current_tenant, tenant_db
 
@@ -46,6 +47,7 @@ def base_document() -> Document:
 
 def _tidy(document: Document) -> Document:
     idempotency.document(document)
+    add_filter_parameters(document)
     # smorest tags operations with the blueprint's name; integrators should read "companies".
     for tag in document.get("tags", []):
         tag["name"] = tag["name"].removeprefix(BLUEPRINT_PREFIX)

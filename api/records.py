@@ -114,6 +114,20 @@ FILTER_PARAMETER = {
 }
 
 
+#: ``@blp.doc(**FILTERS_DOC)`` on a list operation: the document gets FILTER_PARAMETER next to
+#: the operation's other query parameters (a ``parameters`` list given to ``doc`` would replace
+#: the ones smorest derives from the arguments schema).
+FILTERS_DOC = {"x-rapport-filters": True}
+
+
+def add_filter_parameters(document: dict[str, Any]) -> None:
+    """Put FILTER_PARAMETER into every operation marked with FILTERS_DOC."""
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            if isinstance(operation, dict) and operation.pop("x-rapport-filters", False):
+                operation.setdefault("parameters", []).append(FILTER_PARAMETER)
+
+
 def filter_items() -> list[tuple[str, str, str]]:
     """The ``filter[...]`` query arguments as (field, operator, value)."""
     items: list[tuple[str, str, str]] = []
