@@ -20,7 +20,7 @@ import uuid
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from rapport.platform.db import db, utcnow
@@ -67,8 +67,16 @@ def envelope(delivery: WebhookDelivery, tenant: TenantRef) -> dict[str, Any]:
 def send_delivery(
     session: Session, tenant: TenantRef, delivery_id: str, attempt: int, manual: bool = False
 ) -> None:
-    """Make attempt number ``attempt`` of one delivery, once; record what came back."""
-    delivery = session.get(WebhookDelivery, uuid.UUID(delivery_id), with_for_update=True)
+    """Make attempt number ``attempt`` of one delivery, once; record what came back.
+
+    The request goes out between two transactions: the first (which holds the outbox claim)
+    commits before the network call, so a slow receiver never holds the tenant's locks (on
+    SQLite, the whole tenant file's write lock) for up to the transport's timeout. A crash during
+    the call leaves the outbox row undone and the attempt is made again: receivers get each
+    delivery at least once and tell repeats apart by ``Rapport-Delivery``.
+    """
+    key = uuid.UUID(delivery_id)
+    delivery = session.get(WebhookDelivery, key, with_for_update=True)
     if delivery is None or delivery.attempts >= attempt:
         return  # deleted, or this attempt was made already
     if delivery.state != PENDING:
@@ -78,9 +86,23 @@ def send_delivery(
         delivery.state, delivery.next_attempt_at = FAILED, None
         delivery.last_error = "The endpoint is disabled."
         return
-    outcome = _post(endpoint, delivery, tenant, attempt)
+    url, body, headers = _request(endpoint, delivery, tenant, attempt)
+    allow = bool(current_app.config["RAPPORT"].webhook_allow_private)
+    session.commit()
+    outcome = transport.post(url, body, headers, allow_private=allow)
+    # The new transaction starts with a write, so SQLite takes the write lock before any read
+    # (a read transaction cannot be upgraded once another writer has committed).
+    claimed = session.execute(
+        update(WebhookDelivery)
+        .where(WebhookDelivery.id == key, WebhookDelivery.attempts < attempt)
+        .values(attempts=attempt)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not claimed:
+        return  # a twin delivery of this job recorded the attempt meanwhile
+    delivery = session.get(WebhookDelivery, key, populate_existing=True)
+    endpoint = delivery.endpoint
     now = utcnow()
-    delivery.attempts = attempt
     delivery.last_status = outcome.status
     delivery.last_error = outcome.error
     delivery.last_duration_ms = outcome.duration_ms
@@ -104,9 +126,10 @@ def send_delivery(
     _after_failure(session, tenant, endpoint, delivery, now)
 
 
-def _post(
+def _request(
     endpoint: WebhookEndpoint, delivery: WebhookDelivery, tenant: TenantRef, attempt: int
-) -> transport.Outcome:
+) -> tuple[str, bytes, dict[str, str]]:
+    """The URL, signed body and headers of one attempt."""
     body = json.dumps(envelope(delivery, tenant), separators=(",", ":")).encode()
     secret = secrets.decrypt(endpoint.secret_encrypted)
     headers = {
@@ -118,8 +141,7 @@ def _post(
         "Rapport-Delivery": str(delivery.id),
         "Rapport-Attempt": str(attempt),
     }
-    allow = bool(current_app.config["RAPPORT"].webhook_allow_private)
-    return transport.post(endpoint.url, body, headers, allow_private=allow)
+    return endpoint.url, body, headers
 
 
 def _after_failure(

@@ -32,6 +32,7 @@ class Receiver:
         self.answers = list(answers or [])
         self.location = location
         self.secret: str | None = None
+        self.during: Any = None  # called once, inside the next request, before answering
         self.requests: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         receiver = self
@@ -53,6 +54,9 @@ class Receiver:
                             "headers": dict(self.headers),
                         }
                     )
+                if receiver.during is not None:
+                    during, receiver.during = receiver.during, None
+                    during()
                 if not valid:
                     status = 401
                 self.send_response(status)
@@ -327,3 +331,33 @@ def test_a_replayed_creation_never_reveals_the_secret_again(
     again = api_error(admin.post("/api/v1/webhooks", json=body, headers=headers), 409)
     assert "held a secret" in again["message"]
     assert first.get_json()["secret"] not in str(again)
+
+
+def test_the_receiver_is_called_while_the_workspace_stays_writable(
+    app, new_key, api_for, new_tenant, tenant_b, receivers, allow_loopback
+):
+    """A slow receiver must not hold the workspace's locks (on SQLite: its file's write lock)."""
+    from rapport.tenants.companies.services import create_company
+
+    tenant = new_tenant("Hooks Busy")
+    admin = api_for(new_key(tenant, role="admin"))
+    receiver = receivers([200, 200])
+    register(admin, receiver, ["company.created"])
+    written: list[uuid.UUID] = []
+
+    def write_meanwhile() -> None:
+        with app.app_context(), tenant_session(tenant.ref) as session:
+            written.append(create_company(session, {"name": "Written during a delivery"}).id)
+
+    receiver.during = write_meanwhile
+    response = admin.post("/api/v1/companies", json={"name": "Hooked company"})
+    assert response.status_code == 201
+    drain(app)
+    assert len(written) == 1  # the write went through while the receiver held the request
+    names = [r["body"]["data"]["record"]["name"] for r in receiver.accepted()]
+    assert sorted(names) == ["Hooked company", "Written during a delivery"]
+    with app.app_context(), tenant_session(tenant_b.ref) as session:
+        seen = [
+            d.payload.get("data", {}).get("name") for d in session.scalars(select(WebhookDelivery))
+        ]
+    assert not set(seen) & set(names)
