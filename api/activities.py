@@ -15,6 +15,7 @@ from rapport.api.auth import api_blueprint
 from rapport.api.records import (
     FILTERS_DOC,
     ListArgs,
+    RecordFields,
     check_if_match,
     etag_header,
     page_body,
@@ -53,10 +54,9 @@ class ActivityInputSchema(ActivitySchema):
     links = ma.fields.List(ma.fields.Nested(LinkSchema), load_default=None)
 
 
-class ActivityRecordSchema(ActivityInputSchema):
+class ActivityRecordSchema(RecordFields, ActivityInputSchema):
     """An activity as the API returns it."""
 
-    id = ma.fields.UUID(dump_only=True)
     links = ma.fields.Function(
         lambda activity: _links_of(activity),
         metadata={"type": "array", "items": {"$ref": "#/components/schemas/ActivityLink"},
@@ -72,11 +72,6 @@ class ActivityRecordSchema(ActivityInputSchema):
     accuracy = ma.fields.Float(dump_only=True, allow_none=True)
     visit_plan_id = ma.fields.UUID(dump_only=True, allow_none=True)
     visit_date = ma.fields.Date(dump_only=True, allow_none=True)
-    custom = ma.fields.Dict(
-        dump_default=dict, metadata={"description": "Custom fields (see this schema's properties)."}
-    )
-    created_at = ma.fields.AwareDateTime(dump_only=True)
-    updated_at = ma.fields.AwareDateTime(dump_only=True)
 
 
 class ActivityListArgs(ListArgs):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import marshmallow as ma
 from flask import request
 from flask.views import MethodView
 from sqlalchemy import select
@@ -16,6 +15,7 @@ from rapport.api.auth import api_blueprint
 from rapport.api.records import (
     FILTERS_DOC,
     ListArgs,
+    RecordFields,
     check_if_match,
     etag_header,
     page_body,
@@ -34,15 +34,8 @@ blp = api_blueprint(
 )
 
 
-class CompanyRecordSchema(CompanySchema):
+class CompanyRecordSchema(RecordFields, CompanySchema):
     """A company as the API returns it."""
-
-    id = ma.fields.UUID(dump_only=True)
-    custom = ma.fields.Dict(
-        dump_default=dict, metadata={"description": "Custom fields (see this schema's properties)."}
-    )
-    created_at = ma.fields.AwareDateTime(dump_only=True)
-    updated_at = ma.fields.AwareDateTime(dump_only=True)
 
 
 CompanyPageSchema = page_schema("CompanyPageSchema", CompanyRecordSchema)

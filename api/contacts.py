@@ -16,6 +16,7 @@ from rapport.api.companies import custom_filters
 from rapport.api.records import (
     FILTERS_DOC,
     ListArgs,
+    RecordFields,
     check_if_match,
     etag_header,
     page_body,
@@ -40,15 +41,9 @@ blp = api_blueprint(
 )
 
 
-class ContactRecordSchema(ContactSchema):
+class ContactRecordSchema(RecordFields, ContactSchema):
     """A contact as the API returns it."""
 
-    id = ma.fields.UUID(dump_only=True)
-    custom = ma.fields.Dict(
-        dump_default=dict, metadata={"description": "Custom fields (see this schema's properties)."}
-    )
-    created_at = ma.fields.AwareDateTime(dump_only=True)
-    updated_at = ma.fields.AwareDateTime(dump_only=True)
     emails = ma.fields.List(
         ma.fields.Nested(EmailItemSchema),
         metadata={"description": "Every address, primary first (the primary one is `email`)."},

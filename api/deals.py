@@ -15,6 +15,7 @@ from rapport.api.auth import api_blueprint
 from rapport.api.records import (
     FILTERS_DOC,
     ListArgs,
+    RecordFields,
     check_if_match,
     etag_header,
     page_body,
@@ -49,10 +50,9 @@ class DealInputSchema(DealSchema):
     )
 
 
-class DealRecordSchema(DealInputSchema):
+class DealRecordSchema(RecordFields, DealInputSchema):
     """A deal as the API returns it."""
 
-    id = ma.fields.UUID(dump_only=True)
     # Text, not a JSON number: an amount must not pass through a binary float on the way.
     amount = ma.fields.Decimal(
         places=2,
@@ -65,11 +65,6 @@ class DealRecordSchema(DealInputSchema):
     lost_reason = ma.fields.String(dump_only=True, allow_none=True)
     closed_at = ma.fields.AwareDateTime(dump_only=True, allow_none=True)
     position = ma.fields.Integer(dump_only=True)
-    custom = ma.fields.Dict(
-        dump_default=dict, metadata={"description": "Custom fields (see this schema's properties)."}
-    )
-    created_at = ma.fields.AwareDateTime(dump_only=True)
-    updated_at = ma.fields.AwareDateTime(dump_only=True)
 
 
 class DealListArgs(ListArgs):

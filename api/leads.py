@@ -12,7 +12,14 @@ from sqlalchemy.orm import Session
 
 from rapport.api import errors
 from rapport.api.auth import api_blueprint
-from rapport.api.records import ListArgs, check_if_match, etag_header, page_body, page_schema
+from rapport.api.records import (
+    ListArgs,
+    RecordFields,
+    check_if_match,
+    etag_header,
+    page_body,
+    page_schema,
+)
 from rapport.platform.errors import ValidationFailed
 from rapport.platform.identity import members
 from rapport.platform.tenancy.scope import current_tenant, tenant_db
@@ -46,20 +53,14 @@ class LeadInputSchema(LeadSchema):
     )
 
 
-class LeadRecordSchema(LeadInputSchema):
+class LeadRecordSchema(RecordFields, LeadInputSchema):
     """A lead as the API returns it (with what it was converted into)."""
 
-    id = ma.fields.UUID(dump_only=True)
     status = ma.fields.String(metadata={"enum": list(STATUS_VALUES)})
-    custom = ma.fields.Dict(
-        dump_default=dict, metadata={"description": "Custom fields (see this schema's properties)."}
-    )
     converted_at = ma.fields.AwareDateTime(dump_only=True, allow_none=True)
     converted_company_id = ma.fields.UUID(dump_only=True, allow_none=True)
     converted_contact_id = ma.fields.UUID(dump_only=True, allow_none=True)
     converted_deal_id = ma.fields.UUID(dump_only=True, allow_none=True)
-    created_at = ma.fields.AwareDateTime(dump_only=True)
-    updated_at = ma.fields.AwareDateTime(dump_only=True)
 
 
 class LeadListArgs(ListArgs):

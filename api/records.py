@@ -46,6 +46,17 @@ class ListArgs(ma.Schema):
     )
 
 
+class RecordFields(ma.Schema):
+    """What every customizable record returns besides its own fields: id, custom, timestamps."""
+
+    id = ma.fields.UUID(dump_only=True)
+    custom = ma.fields.Dict(
+        dump_default=dict, metadata={"description": "Custom fields (see this schema's properties)."}
+    )
+    created_at = ma.fields.AwareDateTime(dump_only=True)
+    updated_at = ma.fields.AwareDateTime(dump_only=True)
+
+
 class PageMeta(ma.Schema):
     total = ma.fields.Integer(required=True)
     sort = ma.fields.String(required=True)
