@@ -27,6 +27,9 @@ RESOURCE_MODULES = (
     "rapport.api.webhooks",
     "rapport.api.fields",
     "rapport.api.members",
+    "rapport.api.teams",
+    "rapport.api.visits",
+    "rapport.api.views",
 )
 
 

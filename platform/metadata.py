@@ -35,6 +35,9 @@ TENANT_MODELS = (
     "rapport.tenants.views.models",
     "rapport.tenants.webhooks.models",
     "rapport.tenants.idempotency.models",
+    "rapport.tenants.picklists.models",
+    "rapport.tenants.roles.models",
+    "rapport.tenants.modules.models",
 )
 
 

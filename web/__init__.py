@@ -29,6 +29,9 @@ BLUEPRINT_MODULES = (
     "rapport.web.views.notes",
     "rapport.web.views.search",
     "rapport.web.views.webhooks",
+    "rapport.web.views.picklists",
+    "rapport.web.views.roles",
+    "rapport.web.views.modules",
 )
 
 # The workspace menu: (label, endpoint); entries whose view is not registered are left out.

@@ -49,6 +49,21 @@ SECTIONS = (
         "The stages deals move through, with their probabilities.",
     ),
     (
+        "Picklists",
+        "picklists.index",
+        "Lead statuses and sources, activity types, loss reasons, industries: every list people pick from.",
+    ),
+    (
+        "Modules",
+        "modules.index",
+        "Switch parts of Rapport on or off for everybody, within what the plan includes.",
+    ),
+    (
+        "Roles and permissions",
+        "roles.index",
+        "What each role may create, read, change, delete and export, which records it sees, and its hidden fields.",
+    ),
+    (
         "Teams and territories",
         "teams.index",
         "Who sells where: teams, their members, and the territories that route new leads.",

@@ -1,0 +1,3 @@
+"""Modules switched on and off per tenant (being written)."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Roles and their permissions (being written)."""
+
+from __future__ import annotations

@@ -1,0 +1,7 @@
+"""Picklists admin (being written)."""
+
+from __future__ import annotations
+
+from rapport.web.workspace import workspace_blueprint
+
+bp = workspace_blueprint("picklists", __name__, "/settings/picklists")
