@@ -18,7 +18,10 @@ from rapport.platform.apikeys.keyformat import LOOKS_LIKE_KEY
 from rapport.platform.apikeys.services import KeyInfo
 from rapport.platform.audit.context import Actor, set_actor
 from rapport.platform.db import db
-from rapport.platform.tenancy.scope import set_request_tenant
+from rapport.platform.tenancy.scope import set_request_tenant, tenant_db
+from rapport.tenants import records
+from rapport.tenants.modules import services as modules
+from rapport.tenants.roles import access
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Roles whose keys may only read.
@@ -32,6 +35,9 @@ def _unauthorized(message: str) -> None:
 
 def authenticate_request() -> None:
     """Resolve the key, open the tenant scope, set the actor, then apply the rate limits."""
+    if any("\x00" in value for values in request.args.listvalues() for value in values):
+        # Databases refuse NUL in text; say so instead of failing on it.
+        errors.fail(400, "Query parameters may not contain NUL characters.")
     if LOOKS_LIKE_KEY.search(request.query_string.decode("latin-1")):
         _unauthorized("Send the API key in the Authorization header, never in the address.")
     header = request.headers.get("Authorization")
@@ -42,11 +48,17 @@ def authenticate_request() -> None:
         _unauthorized("The API key is not valid, has expired or was revoked.")
     key, tenant = found
     # The last-used note (if one was written) is a boundary of its own: it stays even if the
-    # request then fails.
-    db.session.commit()
+    # request then fails. A key found in the process cache read and wrote nothing: no commit.
+    if db.session().in_transaction():
+        db.session.commit()
     g.api_key = key
     set_request_tenant(tenant)
     set_actor(Actor("api_key", str(key.id), key.name))
+    session = tenant_db()
+    access.bind(session, key.created_by, key.role, key.name)
+    module = modules.module_of_endpoint(request.endpoint)
+    if module is not None and not modules.is_enabled(session, module):
+        errors.fail(404, "Not found.")
     # Before counting: a call refused for its quota (or a suspended workspace) is not counted.
     refusal = quotas.api_refusal(tenant.id)
     if refusal is not None:
@@ -59,6 +71,9 @@ def authenticate_request() -> None:
         )
     if request.method not in SAFE_METHODS and key.role in READERS_ONLY:
         errors.fail(403, "This API key may only read.")
+    kind = (request.blueprint or "").removeprefix("api_")
+    if records.exists(kind) and not access.can(session, kind, "read"):
+        errors.fail(403, f"This API key's role may not read {records.get(kind).label.lower()}.")
 
 
 def _rate_headers(response):  # type: ignore[no-untyped-def]

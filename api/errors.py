@@ -39,7 +39,7 @@ def _domain_error(exc: DomainError):  # type: ignore[no-untyped-def]
     # An error handler must answer, not raise: Flask does not handle errors raised by handlers.
     if isinstance(exc, ValidationFailed):
         # The location key matches what smorest reports for invalid query arguments ("query").
-        return error_response(422, exc.message, {"json": exc.errors})
+        return error_response(exc.status, exc.message, {"json": exc.errors})
     if isinstance(exc, Throttled):
         return error_response(429, exc.message, headers={"Retry-After": str(exc.retry_after)})
     return error_response(exc.status, exc.message)

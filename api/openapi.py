@@ -28,8 +28,67 @@ def _custom_fields(document: Document, _tenant: TenantRef) -> None:
     describe(document, tenant_db())
 
 
+def _picklists(document: Document, _tenant: TenantRef) -> None:
+    from rapport.tenants.picklists.openapi import describe
+
+    describe(document, tenant_db())
+
+
+def _modules(document: Document, _tenant: TenantRef) -> None:
+    """Leave out the operations of switched-off modules."""
+    from rapport.tenants.modules import services as modules
+    from rapport.tenants.modules.catalog import MODULES
+
+    session = tenant_db()
+    gone = {
+        name.removeprefix(BLUEPRINT_PREFIX)
+        for module in MODULES
+        if not modules.is_enabled(session, module.key)
+        for name in module.api_blueprints
+    }
+    if not gone:
+        return
+    paths = document.get("paths", {})
+    for path in list(paths):
+        operations = paths[path]
+        for method in list(operations):
+            operation = operations[method]
+            if isinstance(operation, dict) and set(operation.get("tags", ())) & gone:
+                del operations[method]
+        if not any(isinstance(o, dict) and "responses" in o for o in operations.values()):
+            del paths[path]
+    document["tags"] = [t for t in document.get("tags", []) if t["name"] not in gone]
+
+
+def _hidden_fields(document: Document, _tenant: TenantRef) -> None:
+    """Leave out the properties the key's role may not see or set."""
+    from rapport.tenants import records
+    from rapport.tenants.roles import access
+
+    session = tenant_db()
+    schemas = document.get("components", {}).get("schemas", {})
+    for kind in records.all_types():
+        hidden = access.hidden(session, kind.name)
+        if not hidden or not kind.components:
+            continue
+        for component in kind.components:
+            schema = schemas.get(component, {})
+            properties = schema.get("properties", {})
+            custom = properties.get("custom", {}).get("properties", {})
+            for name in hidden:
+                properties.pop(name, None)
+                custom.pop(name, None)
+            if "required" in schema:
+                schema["required"] = [r for r in schema["required"] if r not in hidden]
+
+
 #: Called in order with (document, tenant); each may change the document in place.
-DOCUMENT_HOOKS: list[Callable[[Document, TenantRef], None]] = [_custom_fields]
+DOCUMENT_HOOKS: list[Callable[[Document, TenantRef], None]] = [
+    _custom_fields,
+    _picklists,
+    _modules,
+    _hidden_fields,
+]
 BLUEPRINT_PREFIX = "api_"
 
 blp = api_blueprint("api_meta", __name__, url_prefix="/api/v1")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -9,14 +10,17 @@ import uuid
 from typing import Any
 
 import marshmallow as ma
-from flask import request
+from flask import g, request
 from sqlalchemy import ColumnElement, Select
 from sqlalchemy.orm import Session
 
 from rapport.api import errors
 from rapport.platform.errors import ValidationFailed
-from rapport.tenants import filtering
+from rapport.platform.tenancy.scope import tenant_db
+from rapport.tenants import filtering, records
 from rapport.tenants.paging import DEFAULT_LIMIT, MAX_LIMIT, Page, SortOption, keyset_page
+from rapport.tenants.roles import access
+from rapport.tenants.roles.fields import strip_hidden
 
 
 class ListArgs(ma.Schema):
@@ -55,6 +59,24 @@ class RecordFields(ma.Schema):
     )
     created_at = ma.fields.AwareDateTime(dump_only=True)
     updated_at = ma.fields.AwareDateTime(dump_only=True)
+
+    @ma.post_dump
+    def _without_hidden_fields(self, data: dict[str, Any], **_kwargs: Any) -> dict[str, Any]:
+        """Leave out the fields the key's role may not see (the record's own and custom)."""
+        kind = _record_type_of(type(self))
+        if kind is None or g.get("tenant") is None:
+            return data
+        return strip_hidden(data, access.hidden(tenant_db(), kind))
+
+
+@functools.cache
+def _record_type_of(schema: type) -> str | None:
+    """The record type a ``<Component>RecordSchema`` dumps, by its OpenAPI component name."""
+    component = schema.__name__.removesuffix("RecordSchema")
+    return next(
+        (kind.name for kind in records.all_types() if (kind.components or ("",))[0] == component),
+        None,
+    )
 
 
 class PageMeta(ma.Schema):

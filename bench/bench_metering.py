@@ -11,6 +11,13 @@ several keys each, with limits high enough that nothing is refused.
 - **throughput**: ``--threads`` callers in one process, then ``--processes`` processes (as web
   workers are) for ``--seconds`` each; every call is its own round trip.
 
+- **per request, as the API runs it** (``--backend``, default postgres; ``--no-request``
+  skips it): ``limits.check`` in a fresh request context each call, against a throwaway
+  deployment with one Starter tenant: the plan's quota is looked up from the tenant's
+  subscription, then the same ``EVALSHA``. Measured with the per-process subscription cache
+  (``rapport.billing.access``) and without it (the subscription read from the control plane on
+  every request, as before the cache).
+
 Keys live under a throwaway prefix in Redis database 0 (test runs claim 1 to 15) and are deleted
 at the end.
 
@@ -44,6 +51,9 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=4)
     p.add_argument("--processes", type=int, default=4)
     p.add_argument("--seconds", type=float, default=5.0)
+    p.add_argument("--backend", choices=("postgres", "sqlite"), default="postgres")
+    p.add_argument("--requests", type=int, default=5_000, help="calls per request-path case")
+    p.add_argument("--no-request", action="store_true", help="skip the request-path cases")
     args = p.parse_args()
 
     from rapport.platform.apikeys.limits import Quota, RedisLimiter
@@ -138,10 +148,59 @@ def main() -> None:
             2_000 + args.samples + sum(counts) + len(tenants) + sum(c for c, _s in per_process)
         )
         assert counted == expected  # nothing lost, nothing counted twice
+        if not args.no_request:
+            result["per_request_ms"] = request_path(args)
         save("bench_metering", result)
     finally:
         for key in limiter.redis.scan_iter(f"{prefix}:*", count=1000):
             limiter.redis.delete(key)
+
+
+def request_path(args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    """``limits.check`` as an API request runs it, with and without the subscription cache."""
+    from _common import deployment, make_app
+
+    with deployment(args.backend) as overrides:
+        overrides.update(
+            redis_url=args.redis, api_rate_per_minute=10**9, api_tenant_rate_per_minute=10**9
+        )
+        if args.backend == "sqlite":
+            overrides["role_prefix"] = f"rbench{secrets.token_hex(4)}"
+        app = make_app(overrides)
+        from rapport.billing import access, services
+        from rapport.platform.apikeys import limits
+        from rapport.platform.db import db
+        from rapport.platform.tenancy.provisioning import provision_tenant
+        from rapport.platform.tenancy.scope import tenancy
+
+        with app.app_context():
+            ref = provision_tenant(tenancy(), name="Bench", slug="bench")
+            services.start_trial(db.session, ref.id)
+            services.set_plan(db.session, ref.id, "starter")  # a cap of 500,000 calls
+            db.session.commit()
+        key_id = secrets.token_hex(6)
+        cases: dict[str, dict[str, float]] = {}
+        try:
+            for case, ttl in (("cached_subscription", access.CACHE_SECONDS), ("no_cache", 0)):
+                app.config["BILLING_SUBSCRIPTION_CACHE_SECONDS"] = ttl
+                access.clear_cache()
+                samples = []
+                for i in range(args.requests + 200):
+                    with app.test_request_context("/api/v1/companies"):
+                        start = time.perf_counter()
+                        assert limits.check(key_id, ref.id).allowed  # type: ignore[arg-type]
+                        if i >= 200:  # the first ones warm the connections and seed the quota
+                            samples.append((time.perf_counter() - start) * 1000)
+                stats = percentiles(samples)
+                stats["p99"] = round(statistics.quantiles(samples, n=100)[98], 4)
+                cases[case] = stats
+        finally:
+            redis = limits.limiter(app).redis  # type: ignore[union-attr]
+            for key in redis.scan_iter(f"{overrides['role_prefix']}:*", count=1000):
+                redis.delete(key)
+            with app.app_context():
+                tenancy().dispose()
+        return cases
 
 
 def _process_calls(

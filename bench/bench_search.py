@@ -105,6 +105,19 @@ def seed(session: Any, contacts: int, companies: int, rng: random.Random) -> dic
     return {"insert_s": round(inserted, 1), "index_build_s": round(indexed, 1)}
 
 
+def planner_costs(url: str, random_page_cost: float) -> None:
+    """Set the bench database's ``random_page_cost`` (every later connection plans with it)."""
+    from sqlalchemy import create_engine, make_url
+
+    database = make_url(url).database
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.exec_driver_sql(
+            f'ALTER DATABASE "{database}" SET random_page_cost = {float(random_page_cost)}'
+        )
+    engine.dispose()
+
+
 def analyse(app: Any, schema: str) -> None:
     from rapport.platform.tenancy.scope import tenancy
 
@@ -160,9 +173,17 @@ def main() -> None:
     p.add_argument("--contacts", type=int, default=100_000)
     p.add_argument("--companies", type=int, default=5_000)
     p.add_argument("--samples", type=int, default=50)
+    p.add_argument(
+        "--random-page-cost",
+        type=float,
+        default=None,
+        help="PostgreSQL: set the database's random_page_cost first (1.1 for SSD / cached data)",
+    )
     args = p.parse_args()
     rng = random.Random(7)
     with deployment(args.backend) as overrides:
+        if args.backend == "postgres" and args.random_page_cost is not None:
+            planner_costs(overrides["database_url"], args.random_page_cost)
         app = make_app(overrides)
         from rapport.platform.identity import services as identity
         from rapport.platform.tenancy.scope import tenancy, tenant_session
@@ -196,16 +217,18 @@ def main() -> None:
         for name, (url, expect) in cases.items():
             results[name] = timed(client, url, args.samples, expect)
             print(name, results[name], file=sys.stderr)
-        plan = None
+        plan = list_plans = None
         with app.app_context():
             if tenancy().is_postgres:
                 plan = explain(ref, surname[:5])
+                list_plans = explain_list(ref, surname)
             tenancy().dispose()
         save(
             "search",
             {"backend": args.backend, "contacts": args.contacts, "companies": args.companies,
-             "samples": args.samples, "seed": seeded, "walk_to_page_500_s": round(walk_s, 1),
-             "results": results, "global_search_plan": plan},
+             "samples": args.samples, "random_page_cost": args.random_page_cost, "seed": seeded,
+             "walk_to_page_500_s": round(walk_s, 1),
+             "results": results, "global_search_plan": plan, "list_plans": list_plans},
         )  # fmt: skip
 
 
@@ -228,6 +251,41 @@ def explain(ref: Any, query: str) -> list[str]:
         sql = "EXPLAIN " + str(compiled).replace("tenant.", "").replace('"tenant".', "")
         rows = session.execute(text(sql)).scalars()
         return list(rows)
+
+
+def explain_list(ref: Any, q: str) -> dict[str, list[str]]:
+    """EXPLAIN ANALYZE of the statements the contacts list runs: page 1, its count, quick search."""
+    from sqlalchemy import func, select, text
+    from sqlalchemy.dialects import postgresql
+
+    from rapport.platform.tenancy.scope import tenant_session
+    from rapport.tenants import filtering, paging
+    from rapport.tenants.contacts.models import Contact
+    from rapport.tenants.search.queries import record_filter
+    from rapport.web.listing import COUNT_CAP
+
+    def plan(session: Any, stmt: Any) -> list[str]:
+        compiled = stmt.compile(
+            dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}
+        )
+        sql = str(compiled).replace('"tenant".', "").replace("tenant.", "")
+        return list(session.execute(text("EXPLAIN ANALYZE " + sql)).scalars())
+
+    out = {}
+    with tenant_session(ref) as session:
+        key = filtering.sort_key(session, "contacts", "name")
+        for label, stmt in (
+            ("page", select(Contact)),
+            ("search_page", select(Contact).where(record_filter("contacts", q))),
+        ):
+            out[label] = plan(session, stmt.order_by(key, Contact.id).limit(26))
+            if label == "search_page":
+                # What keyset_page runs when the count shows few matches (see paging._fenced).
+                fenced, k, i = paging._fenced(session, stmt, key, Contact.id)
+                out["search_page_fenced"] = plan(session, fenced.order_by(k, i).limit(26))
+            counted = stmt.with_only_columns(Contact.id).limit(COUNT_CAP + 1).subquery()
+            out[label + "_count"] = plan(session, select(func.count()).select_from(counted))
+    return out
 
 
 if __name__ == "__main__":

@@ -2,7 +2,9 @@
 
 ``plans`` (the catalog in code), ``models`` (subscriptions, hourly usage, handled Stripe events,
 billing notices; control plane), ``services`` (trial, plan and state changes), ``access`` (state →
-full / read-only / none, enforced at the tenant session's flush), ``metering`` (the hourly totals
+full / read-only / none, enforced at the tenant session's flush), ``levels`` (stored records and
+file storage counted per tenant as each flush changes them, refused past the hard caps),
+``metering`` (the hourly totals
 job), ``quotas`` (soft and hard limits; the API quota checked in the rate limiter's Redis call),
 ``catalog`` (plans as Stripe products, prices and meters), ``meter_push`` (hourly totals to Stripe
 Billing Meters, reconciliation), ``stripe_gateway`` (Checkout, portal, plan changes, invoices,
@@ -38,6 +40,23 @@ def init_app(app: Flask) -> None:
 
     app.register_error_handler(access.WorkspaceReadOnly, _read_only_page)
 
+    # Hard caps of levels (stored records, file storage), counted as each flush changes them.
+    from sqlalchemy import event
+
+    from rapport.platform.tenancy.scope import TenantSession
+
+    app.extensions["rapport.levels"] = True
+    if not event.contains(TenantSession, "before_flush", _count_levels):
+        event.listen(TenantSession, "before_flush", _count_levels)
+
+    def _over_limit_page(exc: quotas.LevelExceeded):  # type: ignore[no-untyped-def]
+        # Forms show it next to the field; a write that fails elsewhere lands here.
+        page = render_template("errors/error.html", code=402, title="Limit reached",
+                               message=exc.message)  # fmt: skip
+        return page, 402
+
+    app.register_error_handler(quotas.LevelExceeded, _over_limit_page)
+
     @app.before_request
     def _refuse_suspended():  # type: ignore[no-untyped-def]
         # Runs after the workspace blueprint resolved ``g.workspace`` from the path, before its
@@ -57,6 +76,23 @@ def init_app(app: Flask) -> None:
     from rapport.web.views.billing import webhook_bp
 
     app.register_blueprint(webhook_bp)
+
+
+def _count_levels(session: Any, _context: Any, _instances: Any) -> None:
+    """Count the flush's new and deleted records and attachment bytes; refuse past a hard cap.
+
+    Runs after the read-only guard (registered later on the same event). The refused objects
+    leave the session, so the form that sent them can be shown again with the message."""
+    from rapport.billing import access, levels, quotas
+
+    if not levels.enabled():
+        return
+    try:
+        levels.count_changes(session, quotas.level_cap)
+    except levels.LimitReached as exc:
+        access.discard_pending(session)
+        tenant_id = session.info["tenant"].id
+        raise quotas.level_refusal(tenant_id, exc.meter, exc.total, exc.cap) from None
 
 
 def _is_member(tenant_id: Any) -> bool:

@@ -9,7 +9,10 @@ existing subscriptions keep theirs until they are moved.
 
 Meters use pre-aggregated hourly ingestion (``event_time_window=hour``): the last value received
 in each UTC hour counts. Rapport sends each hour's absolute total, so resending an hour (after a
-crash, or a corrected total) replaces it instead of adding to it.
+crash, or a corrected total) replaces it instead of adding to it. Flows (API calls, workflow runs,
+emails) aggregate with ``sum``: a period bills the sum of its hours. Stored records are a level
+(a gauge): its meter aggregates with ``last``, so a period bills the count last reported in it,
+not the sum of every hour's count.
 """
 
 from __future__ import annotations
@@ -21,9 +24,10 @@ import stripe
 
 from rapport.billing.plans import METER_LABELS, PLANS, Plan
 
-#: Meters billed through Stripe as overage (flows; levels such as stored records are enforced,
-#: not billed per event).
-METERED = ("api_calls", "workflow_runs", "emails")
+#: Meters billed through Stripe as overage.
+METERED = ("api_calls", "workflow_runs", "emails", "records")
+#: How each meter aggregates a period's hourly totals in Stripe.
+FORMULAS = {"api_calls": "sum", "workflow_runs": "sum", "emails": "sum", "records": "last"}
 CURRENCY = "usd"
 
 
@@ -182,7 +186,7 @@ def sync_catalog(client: stripe.StripeClient) -> SyncReport:
             params={
                 "display_name": f"Rapport {METER_LABELS[meter]}",
                 "event_name": name,
-                "default_aggregation": {"formula": "sum"},
+                "default_aggregation": {"formula": FORMULAS[meter]},
                 "event_time_window": "hour",
                 "customer_mapping": {"type": "by_id", "event_payload_key": "stripe_customer_id"},
                 "value_settings": {"event_payload_key": "value"},

@@ -21,6 +21,7 @@ from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from rapport.billing import levels
 from rapport.billing.models import UsageHour
 from rapport.platform.apikeys import limits
 from rapport.platform.db import utcnow
@@ -47,15 +48,8 @@ class FlushReport:
 
 
 def count_records(session: Session) -> int:
-    """Stored records of one tenant: companies, contacts and deals."""
-    from rapport.tenants.companies.models import Company
-    from rapport.tenants.contacts.models import Contact
-    from rapport.tenants.deals.models import Deal
-
-    return sum(
-        session.scalar(select(func.count()).select_from(model)) or 0
-        for model in (Company, Contact, Deal)
-    )
+    """Stored records of one tenant: every registered record type, counted exactly."""
+    return levels.count_records(session)
 
 
 def record_total(
@@ -100,10 +94,13 @@ def write_hourly_totals(
             calls = limits.api_calls(tenant.id, hour, current_app._get_current_object())
             if calls:  # an hour without calls needs no row (absent means zero)
                 outcomes.append(record_total(session, tenant.id, "api_calls", hour, calls))
-        records, done = _from_rows(tenant, hours)
+        (records, stored), done = _from_rows(tenant, hours)
         for (meter, hour), quantity in sorted(done.items()):
             outcomes.append(record_total(session, tenant.id, meter, hour, quantity))
         outcomes.append(record_total(session, tenant.id, "records", current, records))
+        storage = levels.storage_mb(stored)
+        if storage or _written(session, tenant.id, "storage_mb"):
+            outcomes.append(record_total(session, tenant.id, "storage_mb", current, storage))
         for outcome in outcomes:
             setattr(report, outcome, getattr(report, outcome) + 1)
         session.flush()
@@ -130,21 +127,31 @@ def count_done(session: Session, queue: str, hour: dt.datetime) -> int:
     )
 
 
+def _written(session: Session, tenant_id: uuid.UUID, meter: str) -> bool:
+    return (
+        session.scalar(
+            select(UsageHour.id).where(UsageHour.tenant_id == tenant_id, UsageHour.meter == meter)
+        )
+        is not None
+    )
+
+
 def _from_rows(
     tenant: Tenant, hours: list[dt.datetime]
-) -> tuple[int, dict[tuple[str, dt.datetime], int]]:
-    """Stored records now, and the row-derived meters per hour (only hours with events, plus
-    hours already written: a total never silently stays above what the rows say)."""
+) -> tuple[tuple[int, int], dict[tuple[str, dt.datetime], int]]:
+    """Stored records and attachment bytes now (recounted exactly, which also corrects the
+    counters the hard caps use), and the row-derived meters per hour (only hours with events)."""
     ref: TenantRef = tenant.ref
     done: dict[tuple[str, dt.datetime], int] = {}
     with tenant_session(ref) as tenant_db:
-        records = count_records(tenant_db)
+        records = levels.recount(tenant_db, levels.RECORDS)
+        stored = levels.recount(tenant_db, levels.STORAGE)
         for meter, queue in ROW_METERS.items():
             for hour in hours:
                 quantity = count_done(tenant_db, queue, hour)
                 if quantity:
                     done[(meter, hour)] = quantity
-    return records, done
+    return (records, stored), done
 
 
 @job("billing", plane="control", retries=1)

@@ -20,7 +20,7 @@ METER_LABELS = {
     "records": "Stored records",
     "storage_mb": "File storage (MB)",
 }
-MODULES = ("contacts", "companies", "deals", "api", "workflows", "imports", "custom_fields", "sso")
+MODULES = ("sales", "leads", "activities", "api", "workflows", "imports", "custom_fields", "sso")
 TRIAL_DAYS = 14
 #: Share of an included quota at which the tenant is warned.
 SOFT_LIMIT = 0.8
@@ -68,7 +68,7 @@ PLANS: Mapping[str, Plan] = MappingProxyType(
             seat_price_cents=0,
             included=_frozen(_TRIAL_INCLUDED),
             overage_cents_per_1000=_frozen({}),
-            modules=("contacts", "companies", "deals", "api", "workflows", "imports"),
+            modules=("sales", "leads", "activities", "api", "workflows", "imports"),
             api_rate_per_minute=120,
             api_tenant_rate_per_minute=240,
             # A trial has no card on file: nothing beyond the included quantity.
@@ -91,7 +91,7 @@ PLANS: Mapping[str, Plan] = MappingProxyType(
             overage_cents_per_1000=_frozen(
                 {"api_calls": 50, "workflow_runs": 500, "emails": 100, "records": 20}
             ),
-            modules=("contacts", "companies", "deals", "api", "imports"),
+            modules=("sales", "leads", "activities", "api", "imports"),
             api_rate_per_minute=300,
             api_tenant_rate_per_minute=600,
             hard_caps=_frozen({"api_calls": 500_000, "storage_mb": 5_000}),
@@ -113,9 +113,9 @@ PLANS: Mapping[str, Plan] = MappingProxyType(
                 {"api_calls": 30, "workflow_runs": 300, "emails": 80, "records": 10}
             ),
             modules=(
-                "contacts",
-                "companies",
-                "deals",
+                "sales",
+                "leads",
+                "activities",
                 "api",
                 "workflows",
                 "imports",

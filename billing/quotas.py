@@ -20,7 +20,7 @@ from rapport.billing.models import Subscription, UsageHour
 from rapport.billing.plans import METER_LABELS, METERS, SOFT_LIMIT, Plan, plan_or_trial
 from rapport.platform.apikeys import limits
 from rapport.platform.db import db, utcnow
-from rapport.platform.errors import DomainError
+from rapport.platform.errors import DomainError, ValidationFailed
 
 LEVELS = frozenset({"records", "storage_mb"})
 
@@ -127,6 +127,54 @@ class QuotaExceeded(DomainError):
     """A hard limit of the plan was reached (402: upgrading lifts it)."""
 
     status = 402
+
+
+class LevelExceeded(QuotaExceeded, ValidationFailed):
+    """A write would take a level (stored records, file storage) past the plan's hard limit.
+
+    402 like the API-call quota; also a validation error naming the field it concerns, so a
+    form shows the message next to it: ``file`` for an upload, and for records the billing
+    banner's ``_billing`` (above any form, see ``billing/_banner.html``)."""
+
+    status = 402
+
+    def __init__(self, field: str, message: str) -> None:
+        ValidationFailed.__init__(self, billing_access.Refusal({field: [message]}), message)
+
+
+def level_cap(tenant_id: uuid.UUID, meter: str) -> int | None:
+    """The hard cap of a level in its counter's unit (records; bytes of storage), or None."""
+    from rapport.billing import levels
+
+    subscription = _subscription(tenant_id)
+    if subscription is None:
+        return None
+    plan = plan_or_trial(subscription.plan)
+    if meter == levels.STORAGE:
+        cap = plan.hard_cap("storage_mb")
+        return None if cap is None else cap * levels.MIB
+    return plan.hard_cap(meter)
+
+
+def level_refusal(tenant_id: uuid.UUID, meter: str, total: int, cap: int) -> LevelExceeded:
+    """What a user reads when a level's hard cap refused a write."""
+    from rapport.billing import levels
+
+    subscription = _subscription(tenant_id)
+    plan = plan_or_trial(subscription.plan if subscription else None)
+    how = "Upgrade the plan in Settings → Billing to raise the limit, or delete"
+    if meter == levels.STORAGE:
+        return LevelExceeded(
+            "file",
+            f"The {plan.name} plan includes {cap // levels.MIB:,} MB of file storage and "
+            f"{levels.storage_mb(total):,} MB are used; this file does not fit. "
+            f"{how} files you no longer need.",
+        )
+    return LevelExceeded(
+        billing_access.REFUSAL_FIELD,
+        f"The {plan.name} plan holds up to {cap:,} stored records and this workspace has "
+        f"{total:,}. {how} records you no longer need.",
+    )
 
 
 class WorkspaceSuspended(DomainError):

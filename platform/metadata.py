@@ -38,6 +38,7 @@ TENANT_MODELS = (
     "rapport.tenants.picklists.models",
     "rapport.tenants.roles.models",
     "rapport.tenants.modules.models",
+    "rapport.billing.levels",
 )
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -44,6 +44,7 @@ from rapport.platform.db import UTCDateTime
 from rapport.platform.errors import ValidationFailed
 from rapport.tenants import records
 from rapport.tenants.companies.schemas import plain_text
+from rapport.tenants.contacts.models import directory_name
 from rapport.tenants.fields import indexes
 from rapport.tenants.fields.queries import Field, fields_for
 from rapport.tenants.fields.validation import Invalid, coerce
@@ -87,7 +88,12 @@ _FALSE = {"0", "false", "no", "n", "off"}
 _NO_NUMBER = -1e18  # sorts before every amount a Numeric(18, x) or a custom number can hold
 _NO_TIME = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 #: Sort keys that are not one column: how a directory orders people.
-_DERIVED_SORTS = {"contacts": {"name": ("last_name", "first_name")}}
+#: Each is the very expression an index of the model covers (see the model), so the list's
+#: default order reads from that index.
+_DERIVED_SORTS: dict[str, dict[str, Callable[[Any], ColumnElement[Any]]]] = {
+    "contacts": {"name": lambda model: directory_name(model.last_name, model.first_name)},
+    "leads": {"name": lambda model: directory_name(model.last_name, model.first_name)},
+}
 _ALIASES = {"created": "created_at", "updated": "updated_at"}
 
 
@@ -187,15 +193,32 @@ def custom_fields(session: Session, record_type: str) -> list[FilterField]:
 
 
 def available_fields(session: Session, record_type: str) -> list[FilterField]:
-    """Every field of the record type that filters, sorts and exports: columns, then custom."""
-    return built_in_fields(record_type) + custom_fields(session, record_type)
+    """Every field of the record type that filters, sorts and exports: columns, then custom
+    (less the fields the acting role may not see: they can be neither shown nor filtered on)."""
+    hidden = _hidden(session, record_type)
+    fields = built_in_fields(record_type) + custom_fields(session, record_type)
+    return [f for f in fields if _name_of(f) not in hidden] if hidden else fields
 
 
 def find_field(session: Session, record_type: str, key: str) -> FilterField | None:
     key = _ALIASES.get(key, key)
     if key.startswith(CUSTOM_PREFIX):
-        return next((f for f in custom_fields(session, record_type) if f.key == key), None)
-    return next((f for f in built_in_fields(record_type) if f.key == key), None)
+        found = next((f for f in custom_fields(session, record_type) if f.key == key), None)
+    else:
+        found = next((f for f in built_in_fields(record_type) if f.key == key), None)
+    if found is not None and _name_of(found) in _hidden(session, record_type):
+        return None
+    return found
+
+
+def _hidden(session: Session, record_type: str) -> frozenset[str]:
+    from rapport.tenants.roles import access
+
+    return access.hidden(session, record_type)
+
+
+def _name_of(field: FilterField) -> str:
+    return field.key.removeprefix(CUSTOM_PREFIX)
 
 
 # -- reading raw input -----------------------------------------------------------------------------
@@ -480,11 +503,7 @@ def sort_key(session: Session, record_type: str, key: str) -> ColumnElement[Any]
     derived = _DERIVED_SORTS.get(record_type, {}).get(key)
     if derived is not None:
         model = records.get(record_type).model
-        parts = [func.coalesce(getattr(model, name), "") for name in derived]
-        joined = parts[0]
-        for part in parts[1:]:
-            joined = joined + " " + part
-        return func.lower(joined, type_=String())
+        return derived(model)
     field = find_field(session, record_type, key)
     if field is None:
         raise ValidationFailed({"sort": [f"There is no field “{key}” to sort by."]})

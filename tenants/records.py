@@ -65,10 +65,16 @@ def register(
     return kind
 
 
-def _loaded() -> dict[str, RecordType]:
-    from rapport.platform.metadata import tenant_metadata
+_imported = False
 
-    tenant_metadata()
+
+def _loaded() -> dict[str, RecordType]:
+    global _imported
+    if not _imported:  # importing every model module again costs on each API request
+        from rapport.platform.metadata import tenant_metadata
+
+        tenant_metadata()
+        _imported = True
     return _registry
 
 
@@ -92,3 +98,16 @@ def get(name: str) -> RecordType:
 
 def exists(name: str) -> bool:
     return name in _loaded()
+
+
+def for_model(model: type) -> RecordType | None:
+    """The record type whose model is ``model`` (or a subclass of it), if any."""
+    by_model = _by_model()
+    found = by_model.get(model)
+    if found is None and model not in by_model:
+        found = next((k for m, k in by_model.items() if issubclass(model, m)), None)
+    return found
+
+
+def _by_model() -> dict[type, RecordType]:
+    return {kind.model: kind for kind in _loaded().values()}

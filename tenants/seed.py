@@ -7,7 +7,9 @@ from sqlalchemy.orm import Session
 from rapport.platform.audit import chain as audit
 from rapport.platform.audit.context import Actor
 from rapport.platform.tenancy.models import TenantRef
+from rapport.tenants import picklists
 from rapport.tenants.pipelines.services import create_default_pipeline
+from rapport.tenants.roles import services as roles
 
 
 def seed_defaults(session: Session, tenant: TenantRef, actor: Actor | None = None) -> None:
@@ -17,3 +19,6 @@ def seed_defaults(session: Session, tenant: TenantRef, actor: Actor | None = Non
     )
     # Existing tenants got the same pipeline from tenant migration t0003's data step.
     create_default_pipeline(session)
+    # Existing tenants got the built-in roles from tenant migration t0006's data step.
+    roles.seed(session)
+    picklists.seed(session)

@@ -17,6 +17,7 @@ import secrets
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import pytest
 from flask import Flask
@@ -142,6 +143,28 @@ class Backend:
             for role in roles:
                 conn.exec_driver_sql(f'DROP ROLE IF EXISTS "{role}"')
         engine.dispose()
+
+
+def add_member(app: Flask, tenant: TenantFixture, role: str = "sales_rep") -> SimpleNamespace:
+    """A signed-up user holding ``role`` in the workspace, straight into the control plane:
+    ``.email``, ``.password``, ``.user_id`` (and ``owner_email`` / ``owner_password``, so
+    ``auth.login_as`` signs them in)."""
+    from rapport.platform.db import db
+    from rapport.platform.identity.models import Membership, User
+    from rapport.platform.identity.passwords import hash_password
+
+    email = f"{role}-{secrets.token_hex(4)}@example.com"
+    password = f"member pass {secrets.token_hex(4)}"
+    with app.app_context():
+        user = User(email=email, name=f"The {role}", password_hash=hash_password(password))
+        db.session.add(user)
+        db.session.flush()
+        db.session.add(Membership(user_id=user.id, tenant_id=tenant.ref.id, role=role))
+        db.session.commit()
+        user_id = user.id
+    return SimpleNamespace(
+        email=email, password=password, user_id=user_id, owner_email=email, owner_password=password
+    )
 
 
 def make_tenant(app: Flask, name: str, slug: str | None = None) -> TenantFixture:

@@ -7,6 +7,11 @@ import importlib
 from flask import Flask, current_app, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
 
+from rapport.platform.tenancy.scope import tenant_db
+from rapport.tenants import records
+from rapport.tenants.modules import services as modules
+from rapport.tenants.roles import access
+
 # Each module has a module-level ``bp``; the order is the order of registration.
 BLUEPRINT_MODULES = (
     "rapport.web.views.home",
@@ -51,13 +56,22 @@ WORKSPACE_NAV = (
 
 def workspace_nav() -> list[dict[str, object]]:
     items = []
+    session = tenant_db()
     for label, endpoint in WORKSPACE_NAV:
-        if endpoint in current_app.view_functions:
+        if endpoint in current_app.view_functions and _offered(session, endpoint):
             url = url_for(endpoint)
             items.append({"label": label, "url": url, "active": request.endpoint == endpoint
                           or (request.blueprint and endpoint.startswith(request.blueprint + ".")
                               and endpoint.endswith(".index"))})  # fmt: skip
     return items
+
+
+def _offered(session, endpoint: str) -> bool:  # type: ignore[no-untyped-def]
+    """Whether the menu offers a page: its module is on and the role may read its records."""
+    if not modules.endpoint_enabled(session, endpoint):
+        return False
+    name = endpoint.split(".", 1)[0]
+    return not records.exists(name) or access.can(session, name, "read")
 
 
 _TITLES = {
@@ -90,7 +104,15 @@ def init_app(app: Flask) -> None:
     sessions.init_app(app)
     security.init_app(app)
     custom_fields.init_app(app)
-    app.jinja_env.globals.update(current_user=current_user, workspace_nav=workspace_nav)
+    access.install()
+    app.jinja_env.globals.update(
+        current_user=current_user,
+        workspace_nav=workspace_nav,
+        can=lambda record_type, action: access.can(tenant_db(), record_type, action),
+        may_edit=lambda record: access.may_edit(tenant_db(), record),
+        hidden_fields=lambda record_type: access.hidden(tenant_db(), record_type),
+        administers=lambda: access.administers(tenant_db()),
+    )
     app.register_error_handler(HTTPException, _handle_http_error)
     import rapport.billing as billing
 

@@ -48,10 +48,16 @@ from rapport.tenants import filtering, records
 from rapport.tenants.companies.schemas import plain_text
 from rapport.tenants.fields.validation import display
 from rapport.tenants.paging import Page, SortOption, keyset_page
+from rapport.tenants.roles import access
 from rapport.tenants.views import export, queries, services
 from rapport.tenants.views.models import SavedView
 
 MAX_Q = 200
+#: The list counts its rows up to this many, then says "10,000+": an exact count reads every
+#: matching row on every page, the largest cost of a page over a big tenant.
+COUNT_CAP = 10_000
+#: The ``owner`` shortcut's value for records nobody owns.
+UNASSIGNED = "unassigned"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,6 +89,8 @@ class ListSpec:
     labels: dict[str, str] = dataclasses.field(default_factory=dict)
     #: Narrows the base statement from other query arguments (the deals list's ``status``).
     legacy_filters: Callable[[], list[tuple[str, str, str]]] | None = None
+    #: How a built-in column's stored value reads, by column key (a status's label).
+    formats: dict[str, Callable[[Any], str]] = dataclasses.field(default_factory=dict)
 
     @property
     def model(self) -> Any:
@@ -179,10 +187,11 @@ def read_state(session: Session, spec: ListSpec) -> ListState:
             "",
             view,
         )
-    # The "my records" and owner shortcuts are filters like any other.
+    # The "my records", "unassigned" and owner shortcuts are filters like any other.
     owner = filtering.ME if args.get("mine") else args.get("owner", "").strip()
-    if owner and ("owner_id", "eq", owner) not in state.filters:
-        state.filters.append(("owner_id", "eq", owner))
+    shortcut = ("owner_id", "is_null", "yes") if owner == UNASSIGNED else ("owner_id", "eq", owner)
+    if owner and shortcut not in state.filters:
+        state.filters.append(shortcut)
     if spec.legacy_filters is not None:
         state.filters += spec.legacy_filters()
     state.q = plain_text(args.get("q", "")).strip()[:MAX_Q]
@@ -232,9 +241,15 @@ def _model_of_table(table: Any) -> Any:
 class Cells:
     """Turns records into the text of their cells, with the names behind ids looked up in bulk."""
 
-    def __init__(self, session: Session, columns: Sequence[ColumnDef]) -> None:
+    def __init__(
+        self,
+        session: Session,
+        columns: Sequence[ColumnDef],
+        formats: dict[str, Callable[[Any], str]] | None = None,
+    ) -> None:
         self.session = session
         self.columns = columns
+        self.formats = formats or {}
         self._members: dict[str, str] | None = None
         self._names: dict[str, dict[str, str]] = {}
 
@@ -287,6 +302,8 @@ class Cells:
             return self.members().get(str(value), "a former member")
         if field.kind == "uuid":
             return self._names.get(field.key, {}).get(str(value), str(value))
+        if field.key in self.formats:
+            return self.formats[field.key](value)
         return _plain(value)
 
 
@@ -328,8 +345,9 @@ def render_list(spec: ListSpec, template: str = "views/list.html", **context: An
         id_col=spec.model.id,
         sort=order,
         cursor=request.args.get("cursor"),
+        count_cap=COUNT_CAP,
     )
-    cells = Cells(session, columns)
+    cells = Cells(session, columns, spec.formats)
     cells.prepare(page.items)
     rows = [(record, [cells.text(record, c) for c in columns]) for record in page.items]
     views = queries.views_for(session, _user_id(), spec.record_type)
@@ -356,6 +374,8 @@ def render_list(spec: ListSpec, template: str = "views/list.html", **context: An
 def export_csv(spec: ListSpec) -> Response:
     """Every row of the current view as CSV: its columns, in its order, streamed."""
     session = tenant_db()
+    if not access.can(session, spec.record_type, "export"):
+        abort(403, description=f"Your role may not export {spec.record_type}.")
     state = read_state(session, spec)
     columns = _chosen_columns(columns_of(session, spec), state)
     _order_option, key = _order(session, spec, state)
@@ -368,7 +388,7 @@ def export_csv(spec: ListSpec) -> Response:
         key.desc() if desc else key.asc(),
         spec.model.id.desc() if desc else spec.model.id.asc(),
     )
-    cells = Cells(session, columns)
+    cells = Cells(session, columns, spec.formats)
     cells.members()  # read from the control plane now, before the response starts
 
     def rows() -> Iterator[list[str]]:

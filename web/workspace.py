@@ -11,8 +11,11 @@ from flask import Blueprint, abort, g, redirect, request, url_for
 
 from rapport.platform.audit.context import Actor, set_actor
 from rapport.platform.identity.services import membership
-from rapport.platform.tenancy.scope import load_tenant, set_request_tenant
+from rapport.platform.tenancy.scope import load_tenant, set_request_tenant, tenant_db
 from rapport.platform.tenancy.slugs import RESERVED
+from rapport.tenants import records
+from rapport.tenants.modules import services as modules
+from rapport.tenants.roles import access
 from rapport.web.auth import current_user
 
 
@@ -39,7 +42,24 @@ def _require_member():  # type: ignore[no-untyped-def]
     g.membership = member
     set_request_tenant(tenant)
     set_actor(Actor("user", str(user.id), user.email))
+    access.bind(tenant_db(), user.id, member.role, user.email)
+    _module_gate()
+    _read_gate()
     return None
+
+
+def _module_gate() -> None:
+    """A switched-off module's pages answer 404, as if they did not exist."""
+    module = modules.module_of_endpoint(request.endpoint)
+    if module is not None and not modules.is_enabled(tenant_db(), module):
+        abort(404)
+
+
+def _read_gate() -> None:
+    """A record type's pages refuse roles that may not read it (its records are filtered anyway)."""
+    name = request.blueprint
+    if name and records.exists(name) and not access.can(tenant_db(), name, "read"):
+        abort(403, f"Your role may not see {records.get(name).label.lower()}.")
 
 
 def _inject_slug(endpoint: str, values: dict) -> None:  # type: ignore[type-arg]
@@ -61,3 +81,9 @@ def require_role(*roles: str) -> None:
     member = g.get("membership")
     if member is None or member.role not in roles:
         abort(403)
+
+
+def require_admin() -> None:
+    """Refuse the request unless the member's role administers the workspace."""
+    if g.get("membership") is None or not access.administers(tenant_db()):
+        abort(403, "Only roles that administer the workspace can do this.")

@@ -7,13 +7,17 @@ copy of the database holds no usable key. Services flush and never commit; the b
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import hmac
+import os
+import secrets
 import threading
 import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from flask import current_app
 from sqlalchemy import event, or_, select, update
@@ -44,7 +48,26 @@ def _settings() -> Settings:
 
 def pepper(settings: Settings) -> bytes:
     """The server-side key of the secrets' HMAC, derived from the secret key with a fixed label."""
-    return hmac.new(settings.secret_key.encode(), _PEPPER_LABEL, hashlib.sha256).digest()
+    return _pepper(settings.secret_key)
+
+
+@functools.lru_cache(maxsize=4)
+def _pepper(secret_key: str) -> bytes:
+    # Derived once per secret key, not on every request (a process holds the secret key anyway).
+    return hmac.new(secret_key.encode(), _PEPPER_LABEL, hashlib.sha256).digest()
+
+
+def _known_role(tenant: TenantRef, role: str) -> bool:
+    """A built-in role other than owner, or one of the workspace's own roles."""
+    if role in KEY_ROLES:
+        return True
+    if role == "owner" or not role:
+        return False
+    from rapport.platform.tenancy.scope import tenant_session
+    from rapport.tenants.roles import services as roles
+
+    with tenant_session(tenant) as session:
+        return roles.exists(session, role)
 
 
 def secret_hmac(settings: Settings, prefix_id: str, secret: str) -> str:
@@ -70,8 +93,8 @@ def create_key(
         errors["name"] = ["Name the key after what will use it, such as “ERP sync”."]
     elif len(name) > 100:
         errors["name"] = ["Use at most 100 characters."]
-    if role not in KEY_ROLES:
-        errors["role"] = [f"Choose one of: {', '.join(KEY_ROLES)}."]
+    if not _known_role(tenant, role):
+        errors["role"] = ["Choose one of the workspace's roles (not owner)."]
     if expires_in_days is not None and not 1 <= expires_in_days <= MAX_EXPIRY_DAYS:
         errors["expires"] = [f"Choose between 1 and {MAX_EXPIRY_DAYS} days, or no expiry."]
     if errors:
@@ -161,8 +184,10 @@ def bearer_token(header_value: str | None) -> str | None:
 
 # -- authentication, cached per process ------------------------------------------------------------
 #: How long a process trusts what it read about a key and its tenant. Revocation does not wait for
-#: it: revoking bumps the tenant's key version (Redis, shared by every process), which every
-#: request compares. A tenant suspended in the registry is refused within this time.
+#: it: revoking bumps the tenant's key version (in Redis, or without Redis in a file in the data
+#: folder: either way shared by every process), which every request compares. Expiry is checked on
+#: every request against the cached time. A tenant suspended in the registry is refused within
+#: this time.
 CACHE_SECONDS = 10.0
 CACHE_SIZE = 4096
 _VERSIONS = "rapport.apikeys.versions"
@@ -181,6 +206,8 @@ class KeyInfo:
     secret_hmac: str
     expires_at: dt.datetime | None
     revoked_at: dt.datetime | None
+    #: The user who created the key (None for keys made by the CLI, or whose creator was deleted).
+    created_by: uuid.UUID | None = None
 
     def state(self, now: dt.datetime | None = None) -> str:
         now = now or utcnow()
@@ -195,25 +222,36 @@ class KeyInfo:
 class _Entry:
     key: KeyInfo
     tenant: TenantRef | None  # None: the tenant is not active
-    version: int
+    version: str
     loaded: float
     last_used_at: dt.datetime | None = field(default=None)
 
 
-class _LocalVersions:
-    """Key versions of the embedded default (one process)."""
+class _FileVersions:
+    """Key versions without Redis (the embedded default): one small file in the data folder.
 
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.values: dict[uuid.UUID, int] = {}
+    Every process on the machine reads it, so a revocation made by another process (``rapport
+    api-keys revoke`` while ``rapport serve`` runs, or another worker) is seen on the next request;
+    an in-memory counter would let the server trust the revoked key for CACHE_SECONDS. One file
+    for all tenants: revocations are rare, and reading it costs a few microseconds. Each bump
+    writes a fresh random value (never a counter two processes could both raise to the same
+    number), replaced atomically.
+    """
 
-    def get(self, tenant_id: uuid.UUID) -> int:
-        with self.lock:
-            return self.values.get(tenant_id, 0)
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def get(self, tenant_id: uuid.UUID) -> str:
+        try:
+            return self.path.read_text()
+        except FileNotFoundError:
+            return ""
 
     def bump(self, tenant_id: uuid.UUID) -> None:
-        with self.lock:
-            self.values[tenant_id] = self.values.get(tenant_id, 0) + 1
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.path.with_name(f"{self.path.name}.{secrets.token_hex(8)}")
+        temporary.write_text(secrets.token_hex(16))
+        os.replace(temporary, self.path)
 
 
 class _RedisVersions:
@@ -223,21 +261,21 @@ class _RedisVersions:
         self.redis = redis.Redis.from_url(url)
         self.prefix = prefix
 
-    def get(self, tenant_id: uuid.UUID) -> int:
-        return int(self.redis.get(f"{self.prefix}:apikeys:version:{tenant_id}") or 0)
+    def get(self, tenant_id: uuid.UUID) -> str:
+        return str(int(self.redis.get(f"{self.prefix}:apikeys:version:{tenant_id}") or 0))
 
     def bump(self, tenant_id: uuid.UUID) -> None:
         self.redis.incr(f"{self.prefix}:apikeys:version:{tenant_id}")
 
 
-def _versions() -> _LocalVersions | _RedisVersions:
+def _versions() -> _FileVersions | _RedisVersions:
     store = current_app.extensions.get(_VERSIONS)
     if store is None:
         settings = _settings()
         store = (
             _RedisVersions(settings.redis_url, settings.role_prefix)
             if settings.redis_url
-            else _LocalVersions()
+            else _FileVersions(settings.data_dir / "apikeys.version")
         )
         store = current_app.extensions.setdefault(_VERSIONS, store)
     return store
@@ -300,7 +338,7 @@ def _load(session: Session, prefix_id: str) -> _Entry | None:
     tenant = session.get(Tenant, row.tenant_id)
     ref = tenant.ref if tenant is not None and tenant.state == TenantState.ACTIVE.value else None
     info = KeyInfo(row.id, row.tenant_id, row.name, row.role, row.prefix_id, row.secret_hmac,
-                   row.expires_at, row.revoked_at)  # fmt: skip
+                   row.expires_at, row.revoked_at, row.created_by)  # fmt: skip
     return _Entry(info, ref, version, time.monotonic(), row.last_used_at)
 
 

@@ -38,6 +38,13 @@ def role_label(role: str) -> str:
     return ROLE_LABELS.get(role, role)
 
 
+def _known_role(tsession: Session, role: str) -> bool:
+    """A built-in role or one of the workspace's own (defined in its schema)."""
+    from rapport.tenants.roles import services as roles
+
+    return role in ROLES or roles.exists(tsession, role)
+
+
 def members_of(tenant_id: uuid.UUID) -> list[tuple[Membership, User]]:
     rows = db.session.execute(
         select(Membership, User)
@@ -93,7 +100,7 @@ def invite(
         email = normalize_email(email)
     except ValueError as exc:
         errors["email"] = [str(exc)]
-    if role not in ROLES:
+    if not _known_role(tsession, role):
         errors["role"] = ["Choose a role."]
     if errors:
         raise ValidationFailed(errors)
@@ -254,7 +261,7 @@ def _owners(tenant_id: uuid.UUID) -> int:
 def change_role(
     tsession: Session, tenant: TenantRef, actor: Membership, membership_id: uuid.UUID, role: str
 ) -> Membership:
-    if role not in ROLES:
+    if not _known_role(tsession, role):
         raise ValidationFailed({"role": ["Choose a role."]})
     _require_manager(actor, role)
     member = _target(tenant, membership_id)

@@ -48,6 +48,7 @@ def declared() -> Schedule:
             Periodic(
                 "activity-reminders", 60, "rapport.tenants.activities.reminders.dispatch_reminders"
             ),
+            Periodic("dated-formulas", 86400, "rapport.tenants.fields.jobs.refresh_dated_formulas"),
         ]
     )
 

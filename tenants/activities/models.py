@@ -16,7 +16,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 from rapport.platform.db import IdMixin, TenantBase, TimestampMixin
 from rapport.tenants import records
 
-ACTIVITY_KINDS = ("task", "call", "meeting", "visit")
 ACTIVITY_STATUSES = ("open", "done", "canceled")
 #: The record types an activity, a note or an attachment may concern.
 LINKABLE_TYPES = ("companies", "contacts", "deals", "leads")

@@ -7,7 +7,7 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
-from rapport.tenants.activities.models import ACTIVITY_KINDS, LINKABLE_TYPES
+from rapport.tenants.activities.models import LINKABLE_TYPES
 from rapport.tenants.companies.schemas import RecordSchema, optional_text
 
 #: The fields a person edits, in form order; the audit diff covers exactly these.
@@ -41,10 +41,8 @@ class LinkSchema(RecordSchema):
 class ActivitySchema(RecordSchema):
     """An activity as written by a person or an integration."""
 
-    kind = fields.String(
-        load_default="task",
-        validate=validate.OneOf(ACTIVITY_KINDS, error="Choose a task, call, meeting or visit."),
-    )
+    # Checked against the tenant's activity types by the activity service (tenant data).
+    kind = fields.String(load_default="task")
     subject = fields.String(
         required=True,
         validate=validate.Length(max=200, error="Use at most {max} characters."),

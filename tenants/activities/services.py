@@ -30,6 +30,7 @@ from rapport.tenants.activities.schemas import (
 )
 from rapport.tenants.companies.schemas import load
 from rapport.tenants.fields import services as custom_fields
+from rapport.tenants.picklists import services as picklists
 
 for _verb, _text in (
     ("created", "An activity (task, call, meeting or visit) was created."),
@@ -42,6 +43,8 @@ events.declare("visit.checked_in", "Someone checked in on a visit (time, positio
 
 #: The most records one activity may concern.
 MAX_LINKS = 20
+#: Activity field -> the picklist its value comes from.
+PICKED = {"kind": "activity_type"}
 
 
 def snapshot(activity: Activity) -> dict[str, Any]:
@@ -84,7 +87,10 @@ def create_activity(
     """
     rest, raw_links = _split(data)
     values, custom = custom_fields.load_with_custom(
-        session, "activities", lambda r: load(ActivitySchema(), r), rest
+        session,
+        "activities",
+        picklists.loader(session, lambda r: load(ActivitySchema(), r), PICKED),
+        rest,
     )
     links = _load_links(session, raw_links)
     activity = Activity(**values, custom=custom or {}, status="open", **dict(visit or {}))
@@ -121,7 +127,9 @@ def update_activity(
     values, custom = custom_fields.load_with_custom(
         session,
         "activities",
-        lambda r: load(ActivitySchema(), r, partial=partial),
+        picklists.loader(
+            session, lambda r: load(ActivitySchema(), r, partial=partial), PICKED, activity
+        ),
         rest,
         existing=dict(activity.custom or {}),
         partial=partial,

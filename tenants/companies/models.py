@@ -90,4 +90,5 @@ records.register(
     label="Companies",
     singular="company",
     components=("Company", "CompanyInput"),
+    module="core",
 )

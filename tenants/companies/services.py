@@ -27,6 +27,9 @@ from rapport.tenants.companies.schemas import (
 )
 from rapport.tenants.contacts.models import Contact, ContactCompany
 from rapport.tenants.fields import services as custom_fields
+from rapport.tenants.picklists import services as picklists
+from rapport.tenants.teams import services as routing
+from rapport.tenants.teams.queries import Place
 
 events.declare("company.team_changed", "Someone joined or left a company's account team.")
 #: How deep a hierarchy may go: deep enough for any real group, short enough to walk quickly.
@@ -83,18 +86,37 @@ def snapshot(company: Company) -> dict[str, Any]:
     return {**values, **custom_fields.custom_snapshot(company.custom)}
 
 
+#: Company field -> the picklist its value comes from.
+PICKED = {"industry": "industry"}
+
+
 def create_company(session: Session, data: Mapping[str, Any]) -> Company:
     """Create a company from input; raise ValidationFailed naming the bad fields."""
     values, custom = custom_fields.load_with_custom(
-        session, "companies", lambda rest: load(CompanySchema(), rest), data
+        session,
+        "companies",
+        picklists.loader(session, lambda rest: load(CompanySchema(), rest), PICKED),
+        data,
     )
     _check_parent(session, None, values.get("parent_id"))
     check_owner(session, values)
+    territory = None
+    if values.get("owner_id") is None:
+        # Territories route companies like leads: the matching territory's team, in turn.
+        place = Place(values.get("country"), values.get("region"), values.get("industry"))
+        _team_id, values["owner_id"], territory = routing.route(session, place)
     company = Company(**values, custom=custom or {})
     session.add(company)
     custom_fields.flush_unique(session, "companies", company)
     audit.record(
-        session, "company.created", "company", company.id, audit.diff({}, snapshot(company))
+        session,
+        "company.created",
+        "company",
+        company.id,
+        audit.diff({}, snapshot(company)),
+        note=f"Owner from territory {territory.name}, round-robin"
+        if territory and company.owner_id
+        else None,
     )
     events.emit(session, "company.created", "companies", company.id, snapshot(company))
     return company
@@ -108,7 +130,9 @@ def update_company(
     values, custom = custom_fields.load_with_custom(
         session,
         "companies",
-        lambda rest: load(CompanySchema(), rest, partial=partial),
+        picklists.loader(
+            session, lambda rest: load(CompanySchema(), rest, partial=partial), PICKED, company
+        ),
         data,
         existing=dict(company.custom or {}),
         partial=partial,

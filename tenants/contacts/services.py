@@ -189,11 +189,7 @@ def update_contact(
     check_owner(session, values, contact.owner_id)
     # As custom_fields.apply_changes does, with the email / phone / company lists in between.
     before = snapshot(contact)
-    for name, value in values.items():
-        if getattr(contact, name) != value:
-            setattr(contact, name, value)
-    if custom is not None and custom != (contact.custom or {}):
-        contact.custom = custom
+    custom_fields.assign(session, contact, values, custom, record_type="contacts")
     _sync_lists(session, contact, values, lists)
     changes = audit.diff(before, snapshot(contact))
     if changes:

@@ -28,6 +28,7 @@ from rapport.tenants.deals.models import Deal, DealContact, DealStageChange
 from rapport.tenants.deals.queries import get_deal
 from rapport.tenants.deals.schemas import DEAL_FIELDS, DealContactSchema, DealSchema, MoveSchema
 from rapport.tenants.fields import services as custom_fields
+from rapport.tenants.picklists import services as picklists
 from rapport.tenants.pipelines.models import Pipeline, Stage
 from rapport.tenants.pipelines.queries import default_pipeline, pipeline_stages
 
@@ -211,6 +212,8 @@ def move_deal(
     reason = values["lost_reason"]
     if stage.kind == "lost" and not reason:
         raise ValidationFailed({"lost_reason": ["Say why the deal was lost."]})
+    if stage.kind == "lost":
+        reason = picklists.validate(session, "loss_reason", reason)
     old_stage = session.get(Stage, deal.stage_id)
     before = {
         "stage": old_stage.name if old_stage else None,

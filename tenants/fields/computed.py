@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import inspect
+from sqlalchemy import inspect, select, update
 from sqlalchemy.orm import Session
 
 from rapport.tenants import records
@@ -188,3 +188,76 @@ def refresh(session: Session, objects: Iterable[Any]) -> None:
         custom = compute(obj, record_type, fields)
         if custom is not None:
             obj.custom = custom
+
+
+# -- formulas that read the date -------------------------------------------------------------------
+def _calls_today(tree: tuple) -> bool:
+    if tree[0] == "call" and tree[2] == "today":
+        return True
+    for part in tree[2:]:
+        if isinstance(part, tuple) and _calls_today(part):
+            return True
+        if isinstance(part, list) and any(_calls_today(arg) for arg in part):
+            return True
+    return False
+
+
+def dated_formulas(fields: Iterable[Field]) -> list[Field]:
+    """The formula fields whose value changes with the date: they call today(), or read a
+    formula that does."""
+    ordered = ordered_formulas(fields)  # readers after what they read: one pass suffices
+    dated: set[str] = set()
+    for field in ordered:
+        tree = _tree(field.config["expression"])
+        if _calls_today(tree) or formula.references(tree) & dated:
+            dated.add(f"custom.{field.api_name}")
+    return [f for f in ordered if f"custom.{f.api_name}" in dated]
+
+
+def refresh_dated(session: Session, batch: int = 500) -> int:
+    """Recompute the stored formula values that depend on today's date, on every record of the
+    session's tenant; return how many records changed.
+
+    Written with a plain UPDATE that keeps ``updated_at``: the date moving on is not an edit of
+    the record. Roll-ups that add up such values are recomputed after.
+    """
+    from rapport.tenants.fields import rollup
+    from rapport.tenants.fields.queries import all_fields
+
+    every = all_fields(session)
+    changed = 0
+    moved: set[tuple[str, str]] = set()  # (record type, api name) of refreshed formulas
+    for kind in records.all_types():
+        fields = [f for f in every if f.record_type == kind.name and not f.archived]
+        dated = dated_formulas(fields)
+        if not dated:
+            continue
+        moved |= {(kind.name, f"custom.{f.api_name}") for f in dated}
+        model = kind.model
+        last = None
+        while True:
+            stmt = select(model).order_by(model.id).limit(batch)
+            if last is not None:
+                stmt = stmt.where(model.id > last)
+            rows = session.scalars(stmt).all()
+            if not rows:
+                break
+            for row in rows:
+                custom = compute(row, kind.name, fields)
+                if custom is None:
+                    continue
+                session.execute(
+                    update(model)
+                    .where(model.id == row.id)
+                    .values(custom=custom, updated_at=model.updated_at)
+                    .execution_options(synchronize_session=False)
+                )
+                changed += 1
+            last = rows[-1].id
+            session.expire_all()  # read the next batch fresh; memory stays one batch
+    for field in every:
+        config = field.config or {}
+        reads = {(config.get("related"), config.get(k)) for k in ("field", "filter_field")}
+        if field.type == "rollup" and reads & moved:
+            rollup.recompute_all(session, field)
+    return changed

@@ -9,27 +9,20 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import threading
 import uuid
 from decimal import Decimal
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rapport.platform.db import get_or_not_found
-from rapport.platform.tenancy.engines import BoundedCache
-from rapport.platform.tenancy.scope import tenancy
+from rapport.platform.tenancy.versions import TenantVersioned
 from rapport.tenants.fields.models import FieldDefinition
 
 #: Marks a session whose transaction changed definitions: it reads them uncached.
 CHANGED = "rapport.fields.changed"
-CACHE_KEY = "rapport.fields.cache"
 CACHE_SIZE = 256
-
-_local_versions: dict[str, int] = {}
-_local_lock = threading.Lock()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,63 +89,24 @@ def _load_all(session: Session) -> tuple[Field, ...]:
         return tuple(_freeze(row) for row in rows)
 
 
-def _version_key(tenant_id: uuid.UUID) -> str:
-    prefix = tenancy().settings.role_prefix
-    return f"{prefix}:fields:version:{tenant_id}"
-
-
-def _redis():  # type: ignore[no-untyped-def]
-    url = tenancy().settings.redis_url
-    if not url:
-        return None
-    client = current_app.extensions.get("rapport.fields.redis")
-    if client is None:
-        import redis
-
-        client = redis.Redis.from_url(url)
-        current_app.extensions["rapport.fields.redis"] = client
-    return client
+_definitions: TenantVersioned[tuple[Field, ...]] = TenantVersioned("fields", _load_all, CACHE_SIZE)
 
 
 def current_version(tenant_id: uuid.UUID) -> int:
     """The tenant's definitions version as every process sees it."""
-    client = _redis()
-    if client is None:
-        with _local_lock:
-            return _local_versions.get(str(tenant_id), 0)
-    return int(client.get(_version_key(tenant_id)) or 0)
+    return _definitions.version(tenant_id)
 
 
 def bump_version(tenant_id: uuid.UUID) -> None:
     """Tell every process that this tenant's definitions changed."""
-    client = _redis()
-    if client is None:
-        with _local_lock:
-            _local_versions[str(tenant_id)] = _local_versions.get(str(tenant_id), 0) + 1
-        return
-    client.incr(_version_key(tenant_id))
-
-
-def _cache() -> BoundedCache[str, tuple[int, tuple[Field, ...]]]:
-    cache = current_app.extensions.get(CACHE_KEY)
-    if cache is None:
-        cache = current_app.extensions.setdefault(CACHE_KEY, BoundedCache(CACHE_SIZE))
-    return cache
+    _definitions.bump(tenant_id)
 
 
 def all_fields(session: Session) -> tuple[Field, ...]:
     """Every definition of the session's tenant (archived included), cached."""
     if session.info.get(CHANGED):
         return _load_all(session)
-    tenant_id = session.info["tenant"].id
-    key = str(tenant_id)
-    version = current_version(tenant_id)
-    cache = _cache()
-    cached_version, fields = cache.get_or_create(key, lambda: (version, _load_all(session)))
-    if cached_version != version:
-        cache.pop(key)
-        cached_version, fields = cache.get_or_create(key, lambda: (version, _load_all(session)))
-    return fields
+    return _definitions.get(session)
 
 
 def fields_for(session: Session, record_type: str, *, archived: bool = False) -> list[Field]:

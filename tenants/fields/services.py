@@ -30,6 +30,8 @@ from rapport.tenants.fields.models import FieldDefinition
 from rapport.tenants.fields.queries import CHANGED, Field, bump_version, fields_for, get_definition
 from rapport.tenants.fields.schemas import FieldSchema, parse_options
 from rapport.tenants.fields.validation import Invalid, coerce, validate_custom
+from rapport.tenants.roles import access
+from rapport.tenants.roles.access import unrestricted
 
 PENDING = "rapport.fields.pending"
 AUDITED = (
@@ -286,7 +288,13 @@ def check_unique(session: Session, record_type: str, record: Any) -> None:
         if not field.unique or value is None:
             continue
         expr = indexes.expression(model.custom, field.api_name, dialect)
-        stmt = select(model.id).where(expr == _comparable(field, value, dialect)).limit(1)
+        # Uniqueness is over every record, including those the acting role does not see.
+        stmt = (
+            select(model.id)
+            .where(expr == _comparable(field, value, dialect))
+            .limit(1)
+            .execution_options(rapport_unrestricted=True)
+        )
         if record.id is not None:
             stmt = stmt.where(model.id != record.id)
         with session.no_autoflush:
@@ -318,6 +326,29 @@ def flush_unique(session: Session, record_type: str, record: Any) -> None:
         raise
 
 
+def assign(
+    session: Session,
+    record: Any,
+    values: Mapping[str, Any],
+    custom: dict[str, Any] | None,
+    *,
+    record_type: str,
+) -> None:
+    """Set the values that differ, and the new ``custom`` (None: leave it as it is).
+
+    A form does not offer the fields the member's role may not change: their absence (an empty
+    value) keeps what the record holds. A value sent for one is refused when it is flushed.
+    """
+    locked = access.read_only(session, record_type)
+    for name, value in values.items():
+        if name in locked and value in (None, "", [], {}):
+            continue
+        if getattr(record, name) != value:
+            setattr(record, name, value)
+    if custom is not None and custom != (record.custom or {}):
+        record.custom = custom
+
+
 def apply_changes(
     session: Session,
     record: Any,
@@ -335,11 +366,7 @@ def apply_changes(
     the same way; returns the audited changes.
     """
     before = snapshot(record)
-    for name, value in values.items():
-        if getattr(record, name) != value:
-            setattr(record, name, value)
-    if custom is not None and custom != (record.custom or {}):
-        record.custom = custom
+    assign(session, record, values, custom, record_type=record_type)
     changes = audit.diff(before, snapshot(record))
     if changes:
         flush_unique(session, record_type, record)
@@ -420,13 +447,16 @@ def _after_commit(_sender: Any, tenant: TenantRef, info: dict[str, Any], **_: An
 def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
     if not has_app_context() or "tenant" not in session.info:
         return
-    rollup.note_changes(session)
-    computed.refresh(session, (*session.new, *session.dirty))
+    # Derived values are computed over every record, whoever's change caused the recompute.
+    with unrestricted(session):
+        rollup.note_changes(session)
+        computed.refresh(session, (*session.new, *session.dirty))
 
 
 def _after_flush_postexec(session: Session, _context: Any) -> None:
     if has_app_context() and "tenant" in session.info:
-        rollup.apply_pending(session)
+        with unrestricted(session):
+            rollup.apply_pending(session)
 
 
 def init_app(_app: Any = None) -> None:

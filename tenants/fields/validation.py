@@ -27,6 +27,7 @@ from rapport.platform.identity.models import Membership
 from rapport.tenants.companies.schemas import plain_text, validate_phone
 from rapport.tenants.deals.schemas import currency_codes
 from rapport.tenants.fields.queries import Field, fields_for
+from rapport.tenants.roles import access
 
 TYPES = (
     "text", "long_text", "integer", "decimal", "percent", "currency", "date", "datetime",
@@ -253,13 +254,16 @@ def validate_custom(
             errors[f"custom.{name}"] = [
                 f"“{field.label}” is calculated ({what}); it cannot be set. Leave it out."
             ]
+    # Fields the acting role may not change keep their value when left out, as in a partial
+    # write: a form does not offer them (a value sent for one is refused when it is written).
+    locked = access.read_only(session, record_type)
     for name, field in fields.items():
         if field.archived or field.computed:
             continue
         key = f"custom.{name}"
         if name in values:
             raw = values[name]
-        elif partial:
+        elif partial or (name in locked and (existing is not None or field.default is None)):
             continue
         elif existing is None and field.default is not None:
             raw = field.default

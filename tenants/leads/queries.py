@@ -21,6 +21,7 @@ from rapport.tenants.contacts.models import Contact
 from rapport.tenants.fields.filters import filter_clause
 from rapport.tenants.leads.models import Lead, LeadForm
 from rapport.tenants.paging import DEFAULT_LIMIT, Page, SortOption, keyset_page
+from rapport.tenants.picklists.queries import with_meaning
 
 SORTS = ("name", "company", "created", "updated")
 DEFAULT_SORT = "-created"
@@ -103,7 +104,8 @@ def list_leads(
     if q:
         stmt = stmt.where(search_filter(q))
     if status == "open":
-        stmt = stmt.where(Lead.status.in_(("new", "working", "qualified")))
+        still_open = with_meaning(session, "lead_status", "open", "qualified")
+        stmt = stmt.where(Lead.status.in_(still_open))
     elif status:
         stmt = stmt.where(Lead.status == status)
     if unassigned:

@@ -1,6 +1,7 @@
 """Marshmallow schemas for leads: the one place their input is validated (web, API, form).
 
-Statuses, sources and ratings are constants for now; admin-editable picklists come later.
+Ratings are constants; statuses, sources and industries are the tenant's picklists, checked by
+the lead service (rapport.tenants.picklists).
 """
 
 from __future__ import annotations
@@ -17,31 +18,8 @@ from rapport.tenants.companies.schemas import (
 )
 
 #: (value, label) pairs, in the order people see them.
-STATUSES = (
-    ("new", "New"),
-    ("working", "Working"),
-    ("qualified", "Qualified"),
-    ("unqualified", "Unqualified"),
-    ("converted", "Converted"),
-)
-SOURCES = (
-    ("web_form", "Web form"),
-    ("website", "Website"),
-    ("referral", "Referral"),
-    ("event", "Event"),
-    ("cold_call", "Cold call"),
-    ("email", "Email campaign"),
-    ("partner", "Partner"),
-    ("import", "Import"),
-    ("api", "API"),
-    ("other", "Other"),
-)
 RATINGS = (("hot", "Hot"), ("warm", "Warm"), ("cold", "Cold"))
-STATUS_VALUES = tuple(v for v, _ in STATUSES)
-SOURCE_VALUES = tuple(v for v, _ in SOURCES)
 RATING_VALUES = tuple(v for v, _ in RATINGS)
-#: Statuses a person may set; "converted" is reached only by converting.
-EDITABLE_STATUSES = tuple(v for v in STATUS_VALUES if v != "converted")
 
 #: The fields a person edits, in form order; the audit diff covers exactly these.
 LEAD_FIELDS = (
@@ -86,15 +64,9 @@ class LeadSchema(RecordSchema):
     country = optional_text(2, validators=[validate_country])
     region = optional_text(100)
     city = optional_text(100)
-    source = fields.String(
-        load_default=None,
-        allow_none=True,
-        validate=_choice(SOURCE_VALUES, "Choose a source from the list."),
-    )
-    status = fields.String(
-        load_default="new",
-        validate=_choice(EDITABLE_STATUSES, "Choose a status from the list."),
-    )
+    # Checked against the tenant's picklists by the lead service (they are tenant data).
+    source = fields.String(load_default=None, allow_none=True)
+    status = fields.String(load_default="new")
     rating = fields.String(
         load_default=None,
         allow_none=True,

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from rapport.platform.audit import chain as audit
 from rapport.platform.db import utcnow
 from rapport.platform.errors import Conflict, ValidationFailed
-from rapport.tenants import events
+from rapport.tenants import events, picklists
 from rapport.tenants.companies import services as company_services
 from rapport.tenants.companies.models import Company
 from rapport.tenants.companies.schemas import load
@@ -29,6 +29,7 @@ from rapport.tenants.fields import services as custom_fields
 from rapport.tenants.leads.models import Lead, LeadForm
 from rapport.tenants.leads.queries import display_name, get_lead, lead_form
 from rapport.tenants.leads.schemas import LEAD_FIELDS, ConvertSchema, LeadSchema
+from rapport.tenants.picklists import queries as picklist_queries
 from rapport.tenants.teams import services as routing
 from rapport.tenants.teams.models import Team
 from rapport.tenants.teams.queries import Place
@@ -47,17 +48,24 @@ def snapshot(lead: Lead) -> dict[str, Any]:
     return {**values, **custom_fields.custom_snapshot(lead.custom)}
 
 
+#: Lead field -> the picklist its value comes from (converting alone sets "converted").
+PICKED = {"status": "lead_status", "source": "lead_source", "industry": "industry"}
+
+
 def _load(
     session: Session,
     data: Mapping[str, Any],
     *,
     partial: bool = False,
     existing: Mapping[str, Any] | None = None,
+    lead: Lead | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
     values, custom = custom_fields.load_with_custom(
         session,
         "leads",
-        lambda rest: load(LeadSchema(), rest, partial=partial),
+        picklists.services.loader(
+            session, lambda rest: load(LeadSchema(), rest, partial=partial), PICKED, lead
+        ),
         data,
         existing=existing,
         partial=partial,
@@ -89,6 +97,9 @@ def _announce_assignment(session: Session, lead: Lead, how: str, before: Any = N
 def create_lead(session: Session, data: Mapping[str, Any]) -> Lead:
     """Create a lead and route it: an explicit owner stays; otherwise the given team, or the
     matching territory's team, hands it to the member whose turn it is."""
+    if not str(data.get("status") or "").strip():
+        # Nobody picked: the tenant's first open status, not a hard-coded one.
+        data = {**data, "status": picklists.services.default_value(session, "lead_status")}
     values, custom = _load(session, data)
     lead = Lead(**values, custom=custom or {})
     how = None
@@ -114,7 +125,9 @@ def update_lead(
     lead = get_lead(session, lead_id)
     if lead.converted_at is not None:
         raise Conflict("This lead was converted; change the company, contact or deal instead.")
-    values, custom = _load(session, data, partial=partial, existing=dict(lead.custom or {}))
+    values, custom = _load(
+        session, data, partial=partial, existing=dict(lead.custom or {}), lead=lead
+    )
     before_owner = lead.owner_id
     custom_fields.apply_changes(
         session, lead, values, custom, record_type="leads", snapshot=snapshot,
@@ -126,8 +139,8 @@ def update_lead(
 
 
 def qualify_lead(session: Session, lead_id: uuid.UUID | str, status: str) -> Lead:
-    """Mark a lead qualified, unqualified or back in work."""
-    if status not in ("new", "working", "qualified", "unqualified"):
+    """Mark a lead qualified, unqualified or back in work (any status but converted)."""
+    if not isinstance(status, str) or not status.strip():
         raise ValidationFailed({"status": ["Choose a status from the list."]})
     return update_lead(session, lead_id, {"status": status}, partial=True)
 
@@ -266,7 +279,7 @@ def convert_lead(
     person = _contact_for(session, lead, choice["contact"], account)
     opened = _deal_for(session, lead, choice["deal"], account, person)
     before = {"status": lead.status}
-    lead.status = "converted"
+    lead.status = picklist_queries.with_meaning(session, "lead_status", "converted")[0]
     lead.converted_at = utcnow()
     lead.converted_company_id = account.id if account else None
     lead.converted_contact_id = person.id

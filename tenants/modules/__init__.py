@@ -1,1 +1,1 @@
-"""(being written)"""
+"""Modules: parts of Rapport a workspace switches on and off, within what its plan includes."""

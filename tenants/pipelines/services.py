@@ -18,7 +18,12 @@ from rapport.platform.db import utcnow
 from rapport.platform.errors import Conflict, ValidationFailed
 from rapport.tenants.companies.schemas import load
 from rapport.tenants.pipelines.models import Pipeline, Stage
-from rapport.tenants.pipelines.queries import get_pipeline, get_stage, pipeline_stages
+from rapport.tenants.pipelines.queries import (
+    get_pipeline,
+    get_stage,
+    list_pipelines,
+    pipeline_stages,
+)
 from rapport.tenants.pipelines.schemas import STAGE_FIELDS, PipelineSchema, StageSchema
 
 #: The pipeline every workspace starts with: (name, probability, kind) per stage, in order.
@@ -109,6 +114,26 @@ def restore_pipeline(session: Session, pipeline_id: uuid.UUID | str) -> Pipeline
         pipeline.archived_at = None
         session.flush()
         audit.record(session, "pipeline.restored", "pipeline", pipeline.id, None)
+    return pipeline
+
+
+def shift_pipeline(session: Session, pipeline_id: uuid.UUID | str, offset: int) -> Pipeline:
+    """Move a pipeline one place earlier (-1) or later (+1); the first active one is the board's
+    default."""
+    pipeline = get_pipeline(session, pipeline_id)
+    pipelines = list_pipelines(session, include_archived=True)
+    before = [p.name for p in pipelines]
+    index = pipelines.index(pipeline)
+    target = max(0, min(len(pipelines) - 1, index + offset))
+    pipelines.insert(target, pipelines.pop(index))
+    for position, row in enumerate(pipelines):
+        row.position = position
+    after = [p.name for p in pipelines]
+    if before != after:
+        session.flush()
+        audit.record(
+            session, "pipelines.reordered", "pipeline", pipeline.id, {"pipelines": [before, after]}
+        )
     return pipeline
 
 

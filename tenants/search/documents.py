@@ -24,6 +24,7 @@ class Document:
     title: str
     subtitle: str | None
     texts: tuple[str | None, ...]
+    owner_id: uuid.UUID | None = None  # whose record: roles that see only some owners filter on it
 
     def row(self) -> dict[str, Any]:
         """The index row's values."""
@@ -31,6 +32,7 @@ class Document:
         return {
             "record_type": self.record_type,
             "record_id": self.record_id,
+            "owner_id": self.owner_id,
             "title": title,
             "subtitle": (self.subtitle or None) and self.subtitle[:300],
             "title_key": tok.match_key(title),
@@ -67,7 +69,7 @@ def company_document(c: Any) -> Document:
     return Document(
         "companies", c.id, c.name, _join((c.domain, c.city, c.industry)),
         (c.domain, c.website, c.city, c.industry, c.phone, _digits(c.phone),
-         *_custom_texts(c.custom)),
+         *_custom_texts(c.custom)), c.owner_id,
     )  # fmt: skip
 
 
@@ -75,12 +77,12 @@ def contact_document(c: Any) -> Document:
     return Document(
         "contacts", c.id, _name(c.first_name, c.last_name), _join((c.title, c.email)),
         (c.first_name, c.last_name, c.email, c.title, c.phone, _digits(c.phone),
-         *_custom_texts(c.custom)),
+         *_custom_texts(c.custom)), c.owner_id,
     )  # fmt: skip
 
 
 def deal_document(d: Any) -> Document:
-    return Document("deals", d.id, d.name, None, tuple(_custom_texts(d.custom)))
+    return Document("deals", d.id, d.name, None, tuple(_custom_texts(d.custom)), d.owner_id)
 
 
 def lead_document(lead: Any) -> Document:
@@ -91,7 +93,7 @@ def lead_document(lead: Any) -> Document:
         _join((lead.company_name if person else None, lead.title, lead.email)),
         (lead.first_name, lead.last_name, lead.company_name, lead.title, lead.email, lead.phone,
          _digits(lead.phone), lead.city, lead.website, lead.industry,
-         *_custom_texts(lead.custom)),
+         *_custom_texts(lead.custom)), lead.owner_id,
     )  # fmt: skip
 
 

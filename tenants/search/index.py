@@ -26,7 +26,7 @@ from rapport.tenants.search.documents import Document, builders, searchable_type
 from rapport.tenants.search.models import SearchEntry
 
 _table = SearchEntry.__table__
-_UPDATED = ("record_type", "title", "subtitle", "title_key", "tokens")
+_UPDATED = ("record_type", "owner_id", "title", "subtitle", "title_key", "tokens")
 BATCH = 2000
 
 

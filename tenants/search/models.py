@@ -26,6 +26,8 @@ class SearchEntry(TenantBase):
     doc_id: Mapped[int] = mapped_column(_DOC_ID, Identity(), primary_key=True)
     record_type: Mapped[str] = mapped_column(String(20), index=True)  # "companies", "contacts"…
     record_id: Mapped[uuid.UUID] = mapped_column(unique=True)
+    #: The record's owner, for roles that see only their own or their teams' records.
+    owner_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
     title: Mapped[str] = mapped_column(String(300))
     subtitle: Mapped[str | None] = mapped_column(String(300))
     #: The title normalised (see ``tokens.match_key``), to put exact and prefix matches first.

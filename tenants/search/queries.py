@@ -33,6 +33,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 
 from rapport.platform.db import TENANT_SCHEMA
+from rapport.tenants.modules import services as modules
 from rapport.tenants.search import ddl
 from rapport.tenants.search.documents import searchable_types
 from rapport.tenants.search.models import SearchEntry
@@ -125,6 +126,11 @@ def search(
         return results
     limit = max(1, min(limit, MAX_LIMIT))
     stmt, rank = _matching(session, terms)
+    # Records of switched-off modules are not found (the role's visibility applies on its own:
+    # see rapport.tenants.roles.access).
+    on = [name for name in searchable_types() if name in modules.record_types(session)]
+    if len(on) < len(searchable_types()):
+        stmt = stmt.where(SearchEntry.record_type.in_(on))
     if with_counts:
         matched = stmt.with_only_columns(SearchEntry.record_type).subquery()
         rows = session.execute(

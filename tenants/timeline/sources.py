@@ -125,6 +125,18 @@ def _audit_entries(
     return list(session.scalars(stmt.order_by(AuditEntry.seq.desc()).limit(limit)))
 
 
+def _hidden_of(session: Session, record_type: str) -> frozenset[str]:
+    """Fields the acting role may not see, for a record type named plural or singular."""
+    from rapport.tenants import records
+    from rapport.tenants.roles import access
+
+    if not records.exists(record_type):
+        record_type = next(
+            (k.name for k in records.all_types() if k.singular == record_type), record_type
+        )
+    return access.hidden(session, record_type) if records.exists(record_type) else frozenset()
+
+
 def _verb(action: str) -> str:
     return action.rsplit(".", 1)[-1].replace("_", " ")
 
@@ -143,11 +155,14 @@ def _from_audit(
     for audit in entries:
         verb = _verb(audit.action)
         subject = related.get(audit.target_id or "") if related else None
+        # The history of a field the member's role may not see is not shown either.
+        hidden = _hidden_of(session, subject[0] if subject else target_type)
         changes = [
             (label_for(field, custom_labels), _show(pair[0], field, names),
              _show(pair[1], field, names))
             for field, pair in sorted((audit.changes or {}).items())
             if isinstance(pair, list) and len(pair) == 2
+            and field.removeprefix("custom.") not in hidden
         ]  # fmt: skip
         meta: dict[str, Any] = {"action": audit.action, "changes": changes}
         if subject is not None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -153,6 +153,47 @@ def remove_customer(
     audit.record(session, "visit_plan.updated", "visit_plan", plan.id,
                  {"customers": [f"{customer.record_type}:{customer.record_id}", None]})  # fmt: skip
     generate(session, plan, today=today)
+
+
+def set_customers(
+    session: Session,
+    plan_id: uuid.UUID | str,
+    wanted: Sequence[tuple[str, uuid.UUID | str]],
+    *,
+    today: dt.date | None = None,
+) -> list[VisitPlanCustomer]:
+    """Make the plan's customers exactly ``wanted`` (record type, id): each one added or removed
+    is audited, and the visits are generated once at the end (not once per customer)."""
+    plan = get_plan(session, plan_id)
+    chosen: dict[tuple[str, uuid.UUID], None] = {}
+    problems: list[str] = []
+    for record_type, record_id in wanted:
+        if record_type not in CUSTOMER_TYPES:
+            problems.append(f"{record_type}: choose a company or a contact.")
+            continue
+        try:
+            chosen[(record_type, check_record(session, record_type, record_id))] = None
+        except ValidationFailed as exc:
+            problems += [f"{record_type}:{record_id}: {m}" for m in exc.errors["record_id"]]
+    if len(chosen) > MAX_CUSTOMERS:
+        problems.append(f"A plan holds at most {MAX_CUSTOMERS} customers.")
+    if problems:
+        raise ValidationFailed({"customers": problems})
+    current = {(c.record_type, c.record_id): c for c in plan_customers(session, plan.id)}
+    for (record_type, record_id), customer in current.items():
+        if (record_type, record_id) not in chosen:
+            session.delete(customer)
+            audit.record(session, "visit_plan.updated", "visit_plan", plan.id,
+                         {"customers": [f"{record_type}:{record_id}", None]})  # fmt: skip
+    for record_type, record_id in chosen:
+        if (record_type, record_id) not in current:
+            session.add(VisitPlanCustomer(plan_id=plan.id, record_type=record_type,
+                                          record_id=record_id))  # fmt: skip
+            audit.record(session, "visit_plan.updated", "visit_plan", plan.id,
+                         {"customers": [None, f"{record_type}:{record_id}"]})  # fmt: skip
+    session.flush()
+    generate(session, plan, today=today)
+    return plan_customers(session, plan.id)
 
 
 # -- the cycle -----------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from rapport.platform.jobs import outbox
 from rapport.platform.tenancy.models import TenantRef
 from rapport.tenants import events
 from rapport.tenants.companies.schemas import load
+from rapport.tenants.modules import services as modules
 from rapport.tenants.webhooks import secrets, transport
 from rapport.tenants.webhooks.models import (
     FAILED,
@@ -235,7 +236,13 @@ def send_test(session: Session, endpoint_id: uuid.UUID | str) -> WebhookDelivery
 
 @events.subscriber
 def fan_out(session: Session, tenant: TenantRef, event: dict[str, Any]) -> None:
-    """One delivery per active endpoint that chose this event type, each sent by its own job."""
+    """One delivery per active endpoint that chose this event type, each sent by its own job.
+
+    Endpoints are made by roles that administer the workspace, which see every record; events
+    of a switched-off module's records are not sent.
+    """
+    if event.get("record_type") and event["record_type"] not in modules.record_types(session):
+        return
     endpoints = [
         e
         for e in session.scalars(select(WebhookEndpoint).where(WebhookEndpoint.enabled.is_(True)))

@@ -69,9 +69,9 @@ def test_deal_crud_and_move_are_audited_as_the_key_with_history_and_an_event(
     lost = [s for s in stages.values() if s["kind"] == "lost"][0]
     body = api_error(api_a.post(f"{path}/move", json={"stage_id": lost["id"]}), 422)
     assert "lost_reason" in body["errors"]["json"]
-    moved = api_a.post(f"{path}/move", json={"stage_id": lost["id"], "lost_reason": "Budget"})
+    moved = api_a.post(f"{path}/move", json={"stage_id": lost["id"], "lost_reason": "budget"})
     assert moved.status_code == 200, moved.get_json()
-    assert moved.get_json()["status"] == "lost" and moved.get_json()["lost_reason"] == "Budget"
+    assert moved.get_json()["status"] == "lost" and moved.get_json()["lost_reason"] == "budget"
     assert moved.get_json()["closed_at"] is not None
     body = api_error(api_a.post(f"{path}/move", json={"stage_id": str(uuid.uuid4())}), 422)
     assert "stage_id" in body["errors"]["json"]

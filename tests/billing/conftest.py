@@ -36,14 +36,15 @@ class Api:
 
 @pytest.fixture()
 def api_of(app: Flask, client: Any) -> Callable[[Any], Api]:
-    """``api_of(tenant) -> Api``: a sales-rep key of the tenant, created by the real service."""
+    """``api_of(tenant, role="sales_rep") -> Api``: a key of the tenant, created by the real
+    service."""
 
-    def make(tenant: Any) -> Api:
+    def make(tenant: Any, role: str = "sales_rep") -> Api:
         from rapport.platform.apikeys import services as apikeys
 
         with app.app_context():
             _key, text = apikeys.create_key(
-                db.session, tenant.ref, f"key {secrets.token_hex(3)}", "sales_rep"
+                db.session, tenant.ref, f"key {secrets.token_hex(3)}", role
             )
             db.session.commit()
         return Api(client, text)

@@ -11,7 +11,9 @@ Meter events follow Stripe's rules where Rapport depends on them: an identifier 
 (a second use answers 400 ``resource_already_exists``, which the SDK raises as
 ``InvalidRequestError``), the timestamp must lie within the past 35 days and at most 5 minutes
 ahead, values are whole numbers, and a meter created with ``event_time_window=hour``
-(pre-aggregated ingestion) keeps the last value received in each UTC hour.
+(pre-aggregated ingestion) keeps the last value received in each UTC hour. A meter's
+``default_aggregation.formula`` is ``sum`` (a period bills the sum of its hours), ``count`` or
+``last`` (a gauge: a period bills the last value reported in it).
 """
 
 from __future__ import annotations
@@ -103,14 +105,20 @@ class FakeStripe:
         return None
 
     def meter_total(self, event_name: str, customer: str) -> int:
-        """Everything a meter holds for a customer (what Stripe would bill)."""
+        """What a meter would bill a customer: the sum of its hours, or with the ``last`` formula
+        the value of the latest hour reported."""
         with self.lock:
             meter = self._meter_by_event(event_name)
             if meter is None:
                 return 0
-            return sum(
-                v for (m, c, _h), v in self.windows.items() if m == meter["id"] and c == customer
+            hours = sorted(
+                (h, v)
+                for (m, c, h), v in self.windows.items()
+                if m == meter["id"] and c == customer
             )
+            if meter["default_aggregation"].get("formula") == "last":
+                return hours[-1][1] if hours else 0
+            return sum(v for _h, v in hours)
 
     def hourly(self, event_name: str, customer: str) -> dict[int, int]:
         with self.lock:
@@ -225,10 +233,13 @@ class FakeStripe:
                 return _error(
                     400, "A meter with this event_name exists.", "resource_already_exists"
                 )
+            aggregation = params.get("default_aggregation") or {"formula": "sum"}
+            if aggregation.get("formula") not in ("sum", "count", "last"):
+                return _error(400, "Invalid default_aggregation[formula].", "parameter_invalid")
             meter = self._new(
                 "meters", "mtr", object="billing.meter", status="active", event_name=event_name,
                 display_name=params.get("display_name"),
-                default_aggregation=params.get("default_aggregation", {"formula": "sum"}),
+                default_aggregation=aggregation,
                 event_time_window=params.get("event_time_window"),
                 customer_mapping={"type": "by_id", "event_payload_key": "stripe_customer_id"},
                 value_settings={"event_payload_key": "value"},
@@ -310,8 +321,11 @@ class FakeStripe:
         }  # fmt: skip
         self.meter_events[identifier] = event
         window = (meter["id"], customer, timestamp - timestamp % 3600)
-        if meter.get("event_time_window") == "hour":
-            self.windows[window] = value  # pre-aggregated: the last value received wins
+        formula = meter["default_aggregation"].get("formula")
+        if meter.get("event_time_window") == "hour" or formula == "last":
+            self.windows[window] = value  # pre-aggregated or a gauge: the last value wins
+        elif formula == "count":
+            self.windows[window] = self.windows.get(window, 0) + 1
         else:
             self.windows[window] = self.windows.get(window, 0) + value
         return 200, event
@@ -499,6 +513,22 @@ class FakeStripe:
             def do_GET(self) -> None:  # noqa: N802
                 parts = urlsplit(self.path)
                 fake.requests.append(("GET", parts.path))
+                if parts.path.startswith("/pay/"):  # the hosted Checkout page a browser opens
+                    session_id = parts.path.rsplit("/", 1)[1]
+                    with fake.lock:
+                        found = fake.objects["checkout_sessions"].get(session_id)
+                    page = (
+                        f"<!doctype html><title>Checkout</title><h1>Fake Stripe Checkout</h1>"
+                        f"<p id='session'>{session_id}</p>"
+                        if found
+                        else "<!doctype html><title>Checkout</title><h1>No such session</h1>"
+                    ).encode()  # fmt: skip
+                    self.send_response(200 if found else 404)
+                    self.send_header("Content-Type", "text/html; charset=utf-8")
+                    self.send_header("Content-Length", str(len(page)))
+                    self.end_headers()
+                    self.wfile.write(page)
+                    return
                 if self._authorized():
                     injected = fake._injected(parts.path)
                     query = _nest(parse_qsl(parts.query))

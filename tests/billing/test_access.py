@@ -58,3 +58,36 @@ def test_the_grace_period_is_a_setting() -> None:
     overdue = sub("past_due", past_due_since=NOW - 3 * DAY)
     assert decide(overdue, NOW, grace=7).level == FULL
     assert decide(overdue, NOW, grace=2).level == READ_ONLY
+
+
+def test_the_subscription_cache_follows_changes_here_and_expires_for_changes_elsewhere(
+    app, new_tenant
+) -> None:
+    from sqlalchemy import update
+
+    from rapport.billing import access, services
+    from rapport.platform.db import db
+
+    tenant = new_tenant("Cached")
+    with app.app_context():
+        assert access.load_subscription(tenant.ref.id).state == "trialing"
+        # A change by this process (a webhook, set-plan) is seen at once.
+        services.set_state(db.session, tenant.ref.id, "canceled")
+        db.session.commit()
+        assert access.load_subscription(tenant.ref.id).state == "canceled"
+        # A change by another process (a bulk statement here) waits for the TTL.
+        with db.engine.begin() as conn:
+            conn.execute(
+                update(Subscription)
+                .where(Subscription.tenant_id == tenant.ref.id)
+                .values(state="active")
+            )
+        assert access.load_subscription(tenant.ref.id).state == "canceled"
+        app.config["BILLING_SUBSCRIPTION_CACHE_SECONDS"] = 0
+        try:
+            access.forget(tenant.ref.id)  # as the TTL running out does
+            assert access.load_subscription(tenant.ref.id).state == "active"
+        finally:
+            app.config.pop("BILLING_SUBSCRIPTION_CACHE_SECONDS")
+        # Bounded: the least recently read tenants are dropped first.
+        assert len(access._cache) <= access.CACHE_SIZE

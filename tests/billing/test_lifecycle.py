@@ -62,8 +62,8 @@ def test_checkout_sells_seats_and_metered_overage_from_the_synced_catalog(
     items = fake_stripe.objects["subscriptions"][stripe_id]["items"]["data"]
     keys = sorted(i["price"]["lookup_key"] for i in items)
     assert keys == [
-        "rapport_starter_api_calls", "rapport_starter_emails", "rapport_starter_seat",
-        "rapport_starter_workflow_runs",
+        "rapport_starter_api_calls", "rapport_starter_emails", "rapport_starter_records",
+        "rapport_starter_seat", "rapport_starter_workflow_runs",
     ]  # fmt: skip
     assert seat_item(fake_stripe, stripe_id)["quantity"] == 1
     assert subscription_of(tenant).stripe_seat_item_id == seat_item(fake_stripe, stripe_id)["id"]
@@ -123,8 +123,8 @@ def test_plan_change_in_rapport_is_prorated_and_shown_with_invoices(
         for i in fake_stripe.objects["subscriptions"][stripe_id]["items"]["data"]
     )
     assert keys == [
-        "rapport_growth_api_calls", "rapport_growth_emails", "rapport_growth_seat",
-        "rapport_growth_workflow_runs",
+        "rapport_growth_api_calls", "rapport_growth_emails", "rapport_growth_records",
+        "rapport_growth_seat", "rapport_growth_workflow_runs",
     ]  # fmt: skip
     assert page.count('class="invoice"') == 2  # the proration invoice
 

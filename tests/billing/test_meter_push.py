@@ -205,3 +205,52 @@ def test_reconciliation_finds_a_difference_and_the_next_push_repairs_it(
         "0 difference(s)"
         in runner.invoke(main, ["billing", "reconcile", "--tenant", tenant.slug]).output
     )
+
+
+def test_stored_records_reach_stripe_as_the_last_count_not_a_sum(
+    app, new_tenant, paying, fake_stripe, subscription_of
+) -> None:
+    from rapport.platform.tenancy.scope import tenant_session
+    from rapport.tenants.companies import services as companies
+
+    tenant = new_tenant("Records Billed")
+    paying(tenant)
+    customer = customer_of(app, tenant, subscription_of)
+
+    def count_and_push(now: dt.datetime) -> int:
+        with app.app_context():
+            metering.write_hourly_totals(db.session, now, tenant_ids=[tenant.ref.id])
+            db.session.commit()
+            with tenant_session(tenant.ref) as session:
+                stored = metering.count_records(session)
+        push(app, tenant)
+        return stored
+
+    with app.app_context(), tenant_session(tenant.ref) as session:
+        for n in range(3):
+            companies.create_company(session, {"name": f"Billed Co {n}"})
+    earlier = utcnow() - 2 * HOUR
+    first = count_and_push(earlier)
+    assert first >= 3
+    assert fake_stripe.meter_total("rapport_records", customer) == first
+
+    with app.app_context(), tenant_session(tenant.ref) as session:
+        for n in range(4):
+            companies.create_company(session, {"name": f"More Co {n}"})
+    now = count_and_push(utcnow())
+    assert now == first + 4
+    # Two hours reported; Stripe bills the last count, not the sum of the hours.
+    assert fake_stripe.hourly("rapport_records", customer) == {
+        int(metering.floor_hour(earlier).timestamp()): first,
+        int(metering.floor_hour(utcnow()).timestamp()): now,
+    }
+    assert fake_stripe.meter_total("rapport_records", customer) == now
+    assert_stripe_matches(app, fake_stripe, tenant, customer)
+    # The subscription carries the records overage price next to the others.
+    sub = fake_stripe.objects["subscriptions"][subscription_of(tenant).stripe_subscription_id]
+    meters = {(i["price"].get("recurring") or {}).get("meter") for i in sub["items"]["data"]}
+    records_meter = next(
+        m["id"] for m in fake_stripe.objects["meters"].values()
+        if m["event_name"] == "rapport_records"
+    )  # fmt: skip
+    assert records_meter in meters

@@ -23,7 +23,7 @@ def test_every_plan_includes_every_meter_and_says_what_happens_beyond(code: str)
         # Beyond what is included a meter is either billed as overage or refused at a cap.
         assert meter in plan.overage_cents_per_1000 or plan.hard_cap(meter) is not None
     assert 0 < plan.api_rate_per_minute <= plan.api_tenant_rate_per_minute
-    assert plan.includes("contacts") and plan.includes("api")
+    assert plan.includes("sales") and plan.includes("api")
 
 
 def test_the_trial_is_capped_at_what_it_includes_and_enterprise_is_never_refused() -> None:

@@ -54,9 +54,11 @@ def canceled(new_tenant, edit_subscription):  # type: ignore[no-untyped-def]
 def test_the_browser_refuses_to_create_and_says_why(app, client, auth, tenants, canceled) -> None:
     name = unique("Refused Inc")
     response = create_in_browser(auth, canceled, name)
-    assert response.status_code == 402
+    # The form again, the reason above its fields, what was typed still there.
+    assert response.status_code == 422
     body = text(response)
     assert f"{READ_ONLY} the subscription was canceled; {ASK}." in body
+    assert 'role="alert"' in body and f'value="{name}"' in body
     assert stored(app, canceled, name) == (0, 0)
     # Reading still works, with the reason on every page.
     listing = client.get(f"/{canceled.slug}/companies/")
@@ -109,7 +111,7 @@ def test_past_due_keeps_writing_with_a_banner_during_grace_then_turns_read_only(
     edit_subscription(tenant, past_due_since=days_ago(7.01))
     after = unique("After Grace")
     refused = auth.post(f"/{tenant.slug}/companies/", {"name": after})
-    assert refused.status_code == 402
+    assert refused.status_code == 422
     assert f"{READ_ONLY} a payment is overdue" in text(refused)
     assert stored(app, tenant, after) == (0, 0)
 
@@ -123,7 +125,7 @@ def test_a_trial_that_ended_unpaid_is_read_only_with_an_upgrade_prompt(
     edit_subscription(tenant, trial_ends_at=days_ago(0.01))
     name = unique("After Trial")
     refused = auth.post(f"/{tenant.slug}/companies/", {"name": name})
-    assert refused.status_code == 402
+    assert refused.status_code == 422
     assert f"{READ_ONLY} the free trial has ended" in text(refused)
     page = text(client.get(f"/{tenant.slug}/companies/"))
     assert "See plans and billing" in page
@@ -175,3 +177,126 @@ def test_bulk_statements_are_refused_too(app, tenants, canceled) -> None:
 
     with app.app_context(), tenant_session(canceled.ref) as session:
         session.execute(update(OutboxEntry).where(OutboxEntry.done_at.is_(None)).values(attempts=0))
+
+
+class Receiver:
+    """A webhook receiver on loopback answering from a script (then 200)."""
+
+    def __init__(self, answers: list[int]) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.answers, self.statuses = list(answers), []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                status = receiver.answers.pop(0) if receiver.answers else 200
+                receiver.statuses.append(status)
+                self.send_response(status)
+                self.end_headers()
+
+            def log_message(self, *args) -> None:  # type: ignore[no-untyped-def]
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture()
+def receiver(app):  # type: ignore[no-untyped-def]
+    import dataclasses
+
+    before = app.config["RAPPORT"]
+    app.config["RAPPORT"] = dataclasses.replace(before, webhook_allow_private=True)
+    made = Receiver([500])
+    yield made
+    made.close()
+    app.config["RAPPORT"] = before
+
+
+def test_a_read_only_workspace_still_delivers_queued_webhooks_but_refuses_edits(
+    app, api_of, new_tenant, edit_subscription, receiver
+) -> None:
+    import datetime as dt
+
+    from sqlalchemy import update
+
+    from rapport.platform.db import utcnow
+    from rapport.platform.jobs.execute import perform
+    from rapport.platform.jobs.runtime import drain
+    from rapport.tenants.webhooks import due
+    from rapport.tenants.webhooks.models import WebhookDelivery
+
+    tenant = new_tenant("Hooked Then Lapsed")
+    admin = api_of(tenant, "admin")
+    made = admin.post(
+        "/api/v1/webhooks", json={"url": receiver.url, "event_types": ["company.created"]}
+    )
+    assert made.status_code == 201, made.get_data(as_text=True)
+    endpoint = made.get_json()["id"]
+    assert admin.post("/api/v1/companies", json={"name": "Before Lapse"}).status_code == 201
+    drain(app)
+    assert receiver.statuses == [500]  # the first attempt failed: a retry is queued
+
+    edit_subscription(tenant, "canceled")
+    with app.app_context(), tenant_session(tenant.ref) as session:  # time passes: the retry is due
+        session.execute(
+            update(WebhookDelivery).values(next_attempt_at=utcnow() - dt.timedelta(seconds=1))
+        )
+    with app.app_context():
+        due.mark(tenant.ref.id, utcnow() - dt.timedelta(seconds=1))
+        perform(None, "rapport.tenants.webhooks.jobs.retry_due")
+    drain(app)
+    assert receiver.statuses == [500, 200]
+    log = admin.get(f"/api/v1/webhooks/{endpoint}/deliveries").get_json()["items"]
+    assert log[0]["state"] == "succeeded" and log[0]["attempts"] == 2
+    assert admin.get(f"/api/v1/webhooks/{endpoint}").get_json()["failing_since"] is None
+
+    # The user's own writes stay refused, on the endpoint as on the data.
+    for refused in (
+        admin.client.patch(f"/api/v1/webhooks/{endpoint}", json={"url": receiver.url + "/new"},
+                           headers={"Authorization": f"Bearer {admin.text}"}),
+        admin.post("/api/v1/companies", json={"name": "After Lapse"}),
+    ):  # fmt: skip
+        assert refused.status_code == 402, refused.get_data(as_text=True)
+        assert refused.get_json()["message"].startswith(READ_ONLY)
+
+
+def test_a_read_only_workspace_still_sends_and_notes_due_reminders(
+    app, new_tenant, edit_subscription, smtp
+) -> None:
+    import datetime as dt
+
+    from rapport.platform.db import db, utcnow
+    from rapport.tenants.activities import reminders
+    from rapport.tenants.activities import services as activities
+    from rapport.tenants.activities.models import Activity
+
+    tenant = new_tenant("Reminded Then Lapsed")
+    subject = unique("Call back")
+    now = utcnow()
+    with app.app_context(), tenant_session(tenant.ref) as session:
+        activity_id = activities.create_activity(
+            session,
+            {"kind": "call", "subject": subject, "owner_id": str(tenant.owner_id),
+             "due_at": (now + dt.timedelta(minutes=30)).isoformat(),
+             "remind_at": (now - dt.timedelta(minutes=1)).isoformat()},
+        ).id  # fmt: skip
+    edit_subscription(tenant, "canceled")
+    with app.app_context():
+        reminders.dispatch_reminders(db.session)
+        reminders.dispatch_reminders(db.session)
+    mails = [m for m in smtp.to(tenant.owner_email) if subject in str(m["Subject"])]
+    assert len(mails) == 1  # sent, and noted as sent: not sent twice
+    with app.app_context(), tenant_session(tenant.ref) as session:
+        assert session.get(Activity, activity_id).reminded_at is not None
+    refused = pytest.raises(WorkspaceReadOnly, match="read-only because")
+    with app.app_context(), refused, tenant_session(tenant.ref) as session:
+        session.get(Activity, activity_id).subject = "Changed while read-only"

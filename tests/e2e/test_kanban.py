@@ -1,4 +1,5 @@
-"""The deal board in a real browser: drag a card to another stage, then move it back by keyboard."""
+"""The deal board in a real browser: drag a card to another stage, undo, drag it again, then move
+it back by keyboard."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from rapport.tenants.deals import services
 pytestmark = pytest.mark.e2e
 
 
-def test_drag_a_deal_across_stages_then_move_it_back_with_the_keyboard(
+def test_drag_a_deal_across_stages_undo_then_move_it_back_with_the_keyboard(
     page, live_server, app, new_tenant, tenant_b
 ):
     # A workspace of its own: the shared ones fill up with other tests' deals, and a long column
@@ -48,7 +49,30 @@ def test_drag_a_deal_across_stages_then_move_it_back_with_the_keyboard(
     ):
         card.drag_to(proposal.locator("ol.kanban-cards"))
     assert moved.value.status == 200
+    expect(proposal.locator(f"[data-deal-id='{deal_id}']")).to_have_count(1)
+
+    # The reloaded board offers to undo the move: Undo puts the card back in its column.
+    toast = page.locator(".undo-toast")
+    expect(toast).to_contain_text(f"“{name}” left Qualification.")
+    with page.expect_navigation():
+        toast.get_by_role("button", name="Undo").click()
+    expect(page.get_by_role("status")).to_contain_text(
+        f"Move undone: “{name}” is back in Qualification."
+    )
+    expect(qualification.locator(f"[data-deal-id='{deal_id}']")).to_have_count(1)
+    expect(proposal.locator(f"[data-deal-id='{deal_id}']")).to_have_count(0)
+    expect(page.locator(".undo-toast")).to_have_count(0)
+
+    # Dragged again, and this time kept.
+    card = page.locator(f"li.kanban-card[data-deal-id='{deal_id}']")
+    with (
+        page.expect_navigation(),
+        page.expect_response(lambda r: r.url.endswith(f"/deals/{deal_id}/move")) as moved,
+    ):
+        card.drag_to(proposal.locator("ol.kanban-cards"))
+    assert moved.value.status == 200
     page.reload()
+    expect(page.locator(".undo-toast")).to_have_count(0)  # offered once only
     expect(proposal.locator(f"[data-deal-id='{deal_id}']")).to_have_count(1)
     expect(qualification.locator(f"[data-deal-id='{deal_id}']")).to_have_count(0)
     expect(proposal.locator(".column-totals")).to_contain_text("EUR")
@@ -66,9 +90,10 @@ def test_drag_a_deal_across_stages_then_move_it_back_with_the_keyboard(
     expect(qualification.locator(f"[data-deal-id='{deal_id}']")).to_have_count(1)
 
     page.get_by_role("link", name=name).click()
-    history = page.locator("ol.stage-history")
-    expect(history).to_contain_text("Moved from Proposal to Qualification")
-    expect(history).to_contain_text("Moved from Qualification to Proposal")
+    timeline = page.locator("ol.unified-timeline")
+    expect(timeline).to_contain_text("Moved from Proposal to Qualification")
+    expect(timeline).to_contain_text("Moved from Qualification to Proposal")
+    expect(page.locator("ol.stage-history")).to_have_count(0)
 
     # The other workspace's board is out of reach for this member.
     page.goto(f"/{b.slug}/deals/")

@@ -20,7 +20,7 @@ from rapport.platform.tenancy.provisioning import delete_tenant, provision_tenan
 from rapport.platform.tenancy.scope import tenancy, tenant_session
 from rapport.tenants.companies.models import Company
 
-HEAD = "t0005"
+HEAD = "t0006"
 BEFORE = "t0001"
 
 
@@ -180,7 +180,7 @@ def test_fleet_upgrade_goes_on_past_a_broken_tenant_and_resumes(app, runner, fle
 
     result = runner.invoke(main, ["migrate"])
     assert result.exit_code == 0, result.output
-    assert "Every tenant is at t0005" in result.output
+    assert f"Every tenant is at {HEAD}" in result.output
     status = json.loads(runner.invoke(main, ["migrate", "status", "--json"]).output)
     assert broken.slug not in {row["slug"] for row in status["failing"]}
 
@@ -193,7 +193,7 @@ def test_migrate_one_tenant_by_slug(app, runner, fleet):
 
     result = runner.invoke(main, ["migrate", "--tenant", one.slug])
     assert result.exit_code == 0, result.output
-    assert "1 of 1 tenants now at t0005" in result.output
+    assert f"1 of 1 tenants now at {HEAD}" in result.output
     assert schema_version(app, one) == HEAD
     assert registry(app, one).schema_version == HEAD
 

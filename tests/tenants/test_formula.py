@@ -15,7 +15,7 @@ from rapport.platform.tenancy.scope import tenant_session
 from rapport.tenants.companies import queries as company_queries
 from rapport.tenants.companies import services as companies
 from rapport.tenants.deals import services as deals
-from rapport.tenants.fields import formula
+from rapport.tenants.fields import computed, formula
 from rapport.tenants.fields import services as fields
 
 NAMES = {
@@ -292,3 +292,55 @@ def test_deleting_a_formula_removes_its_values(app, tenant_a, define):
         assert fields.delete_field(s, row.id, doubled) >= 1
     with app.app_context(), tenant_session(tenant_a.ref) as s:
         assert doubled not in company_queries.get_company(s, company_id).custom
+
+
+def test_a_daily_job_moves_formulas_that_read_today(app, tenant_a, tenant_b, define):
+    from sqlalchemy import update
+
+    from rapport.platform.db import db
+    from rapport.platform.jobs.runtime import drain
+    from rapport.platform.jobs.schedule import declared
+    from rapport.tenants.companies.models import Company
+    from rapport.tenants.fields import jobs
+
+    since, age, overdue, plain = name("since"), name("age"), name("overdue"), name("plain")
+    define(tenant_a, record_type="companies", api_name=since, type="date")
+    define(tenant_a, record_type="companies", api_name=age, type="formula",
+           formula=f"days_between(custom.{since}, today())", result_type="number")  # fmt: skip
+    # Reads today() through the age formula.
+    define(tenant_a, record_type="companies", api_name=overdue, type="formula",
+           formula=f"custom.{age} > 2", result_type="checkbox")  # fmt: skip
+    define(tenant_a, record_type="companies", api_name=plain, type="formula",
+           formula="len(name)", result_type="number")  # fmt: skip
+    today = dt.datetime.now(dt.UTC).date()
+    with app.app_context(), tenant_session(tenant_a.ref) as s:
+        company = companies.create_company(s, {"name": "Aging", "custom": {since: str(today)}})
+        assert (company.custom[age], company.custom[overdue]) == ("0", False)
+        company_id, stored = company.id, dict(company.custom)
+    three_days_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=3)
+    with app.app_context(), tenant_session(tenant_a.ref) as s:
+        # As if computed three days ago and never touched since: the values are stale now.
+        s.execute(
+            update(Company)
+            .where(Company.id == company_id)
+            .values(custom={**stored, since: str(three_days_ago.date())}, updated_at=three_days_ago)
+            .execution_options(synchronize_session=False)
+        )
+    with app.app_context(), tenant_session(tenant_a.ref) as s:
+        assert company_queries.get_company(s, company_id).custom[age] == "0"
+
+    assert any(p.job == jobs.refresh_dated_formulas.job_name and p.every == 86400
+               for p in declared())  # fmt: skip
+    with app.app_context():
+        started = jobs.refresh_dated_formulas(db.session)
+        drain(app)
+    assert str(tenant_a.ref.id) in started and str(tenant_b.ref.id) in started
+    with app.app_context(), tenant_session(tenant_a.ref) as s:
+        company = company_queries.get_company(s, company_id)
+        assert (company.custom[age], company.custom[overdue], company.custom[plain]) == (
+            "3", True, "5",
+        )  # fmt: skip
+        # The date moving on is not an edit: "last updated" stays where it was.
+        assert abs((company.updated_at - three_days_ago).total_seconds()) < 1
+        # Running it again changes nothing.
+        assert computed.refresh_dated(s) == 0

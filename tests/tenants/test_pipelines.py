@@ -140,3 +140,20 @@ def test_existing_tenants_get_the_sales_pipeline_from_the_migration(app, runner,
         # And the tenant's role may use the new tables (granted by the fan-out).
         deal = deal_services.create_deal(s, {"name": "After upgrade", "currency": "EUR"})
         assert deal.stage_id == stages[0].id
+
+
+def test_pipelines_are_reordered_and_the_first_is_the_boards_default(app, new_tenant):
+    fresh = new_tenant("Pipeline order")
+    with app.app_context():
+        with tenant_session(fresh.ref) as s:
+            renewals = services.create_pipeline(s, {"name": "Renewals"})
+            services.shift_pipeline(s, renewals.id, -1)
+            services.shift_pipeline(s, renewals.id, -5)  # already first: stays
+            renewals_id = renewals.id
+        with tenant_session(fresh.ref) as s:
+            assert [p.name for p in queries.list_pipelines(s)] == ["Renewals", "Sales"]
+            assert queries.default_pipeline(s).id == renewals_id
+            actions = s.scalars(
+                select(AuditEntry.action).where(AuditEntry.target_id == str(renewals_id))
+            ).all()
+            assert actions.count("pipelines.reordered") == 1

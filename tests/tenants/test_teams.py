@@ -116,3 +116,41 @@ def test_round_robin_takes_turns_and_survives_membership_changes(app, tenant_a):
             # Bob left after Alice's turn: Carol is next, nobody is skipped or served twice.
             assert services.next_member(s, team_id) == carol
             assert services.next_member(s, team_id) == alice
+
+
+def test_new_companies_without_an_owner_are_routed_by_territory(app, tenants, new_tenant):
+    from rapport.tenants.companies import services as companies
+    from rapport.tenants.companies.models import Company
+    from tests.conftest import add_member
+
+    ws, b = new_tenant("Routing"), tenants[1]
+    first, second = sorted((add_member(app, ws).user_id, add_member(app, ws).user_id))
+    with app.app_context():
+        with tenant_session(ws.ref) as s:
+            team = services.create_team(s, {"name": "Nordics"})
+            for user in (first, second):
+                services.add_member(s, team.id, {"user_id": str(user)})
+            services.create_territory(
+                s, {"name": "Nordics", "team_id": str(team.id), "countries": ["SE", "NO"]}
+            )
+            owners = [
+                companies.create_company(s, {"name": f"Nordic {i}", "country": "SE"}).owner_id
+                for i in range(3)
+            ]
+            elsewhere = companies.create_company(s, {"name": "Lisbon", "country": "PT"})
+            chosen = companies.create_company(
+                s, {"name": "Chosen", "country": "NO", "owner_id": str(second)}
+            )
+            assert owners == [first, second, first]  # in turn
+            assert elsewhere.owner_id is None  # no territory matches
+            assert chosen.owner_id == second  # an explicit owner stays
+            company_id = elsewhere.id
+            notes = s.scalars(
+                select(AuditEntry.note)
+                .where(AuditEntry.action == "company.created")
+                .order_by(AuditEntry.seq)
+            ).all()
+            assert notes == ["Owner from territory Nordics, round-robin"] * 3 + [None, None]
+        with tenant_session(b.ref) as s:
+            assert s.get(Team, team.id) is None
+            assert s.get(Company, company_id) is None

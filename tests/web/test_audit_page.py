@@ -11,13 +11,11 @@ from types import SimpleNamespace
 
 from sqlalchemy import create_engine, text
 
-from rapport.platform.db import db
-from rapport.platform.identity.models import Membership, User
-from rapport.platform.identity.passwords import hash_password
 from rapport.platform.identity.services import sign_up
 from rapport.platform.tenancy.engines import tenant_sqlite_path
 from rapport.platform.tenancy.scope import tenant_session
 from rapport.tenants.companies import services
+from tests.conftest import add_member
 
 
 def page_text(response) -> str:
@@ -35,21 +33,6 @@ def fresh_workspace(app, name: str) -> SimpleNamespace:
     return SimpleNamespace(
         slug=slug, owner_email=email, owner_password=password, ref=created.tenant
     )
-
-
-def add_member(app, tenant, role: str) -> SimpleNamespace:
-    """Put a user with this role into a workspace, straight into the control plane."""
-    email, password = (
-        f"{role}-{secrets.token_hex(3)}@example.com",
-        f"member pass {secrets.token_hex(4)}",
-    )
-    with app.app_context():
-        user = User(email=email, name=role, password_hash=hash_password(password))
-        db.session.add(user)
-        db.session.flush()
-        db.session.add(Membership(user_id=user.id, tenant_id=tenant.ref.id, role=role))
-        db.session.commit()
-    return SimpleNamespace(owner_email=email, owner_password=password)
 
 
 def seqs(body: str) -> list[int]:

@@ -90,10 +90,13 @@ def test_no_js_move_form_moves_the_deal_and_the_history_shows_it(app, tenants, c
     assert name in column(board, "Proposal") and name not in column(board, "Qualification")
     assert f"“{name}” moved to Proposal." in board
     detail = page_text(client.get(f"/{a.slug}/deals/{deal_id}"))
-    history = re.search(r'<ol class="timeline stage-history">(.*?)</ol>', detail, re.S).group(1)
-    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", history))
-    assert f"Moved from Qualification to Proposal by {a.owner_email}" in text
-    assert "Created in Qualification" in text
+    # The one timeline tells the move (who, from where to where) and the stage it began in.
+    assert "stage-history" not in detail
+    timeline = re.search(r'<ol class="timeline unified-timeline">(.*?)</ol>', detail, re.S).group(1)
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", timeline))
+    assert re.search(rf"Moved from Qualification to Proposal {re.escape(a.owner_email)}", text)
+    assert re.search(r"Deal created .*Stage Qualification", text)
+    assert text.index("Moved from Qualification") < text.index("Deal created")
 
 
 def test_moving_to_lost_without_a_reason_shows_the_error_and_keeps_the_stage(
@@ -109,11 +112,11 @@ def test_moving_to_lost_without_a_reason_shows_the_error_and_keeps_the_stage(
     assert error_for(body, "lost_reason") == "Say why the deal was lost."
     response = auth.post(
         f"/{a.slug}/deals/{deal_id}/move",
-        {"stage_id": stages["Lost"], "lost_reason": "Budget cut"},
+        {"stage_id": stages["Lost"], "lost_reason": "budget"},
     )
     assert response.status_code == 303
     detail = page_text(client.get(f"/{a.slug}/deals/{deal_id}"))
-    assert "Budget cut" in detail and 'class="badge status-lost"' in detail
+    assert "No budget" in detail and 'class="badge status-lost"' in detail
 
 
 def test_json_move_answers_json(app, tenants, client, auth):
@@ -217,3 +220,66 @@ def test_pipelines_settings_for_admins(app, tenants, client, auth, new_tenant):
     board = page_text(client.get(f"/{a.slug}/deals/?pipeline={pipeline.id}"))
     assert re.findall(r'<h2 id="stage-[^"]+">([^<]+)</h2>', board) == ["Talk"]
     assert deal_id not in board
+
+
+def _undo_form(body: str) -> dict[str, str]:
+    """The hidden fields of the page's Undo form (its stage, position, the page to go back to)."""
+    form = re.search(r'<div class="undo-toast"[^>]*>(.*?)</form>', body, re.S)
+    assert form, "no Undo offered"
+    return dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', form.group(1)))
+
+
+def test_undo_a_stage_move_from_the_deal_page_and_the_board(app, tenants, client, auth):
+    a, b = tenants
+    stages = sales_stages(app, a)
+    deal_id, name = make_deal(app, a)
+    detail_url = f"/{a.slug}/deals/{deal_id}"
+    auth.login_as(a)
+    moved = auth.post(
+        f"/{a.slug}/deals/{deal_id}/move", {"stage_id": stages["Proposal"], "next": detail_url}
+    )
+    assert moved.status_code == 303 and moved.headers["Location"].endswith(detail_url)
+    body = page_text(client.get(detail_url))
+    assert f"“{name}” moved to Proposal." in body and f"“{name}” left Qualification." in body
+    fields = _undo_form(body)
+    assert fields["stage_id"] == stages["Qualification"] and fields["next"] == detail_url
+    # Offered once: the next visit of the page no longer has it.
+    assert 'class="undo-toast"' not in page_text(client.get(detail_url))
+
+    undone = client.post(f"/{a.slug}/deals/{deal_id}/move/undo", data=fields)
+    assert undone.status_code == 303 and undone.headers["Location"].endswith(detail_url)
+    body = page_text(client.get(detail_url))
+    assert f"Move undone: “{name}” is back in Qualification." in body
+    assert re.search(r'<dd class="deal-stage">Qualification \(', body)
+    assert "Moved from Proposal to Qualification" in body  # on the timeline, as any move
+    with app.app_context(), tenant_session(a.ref) as s:
+        assert str(s.get(Deal, uuid.UUID(deal_id)).stage_id) == stages["Qualification"]
+
+    # The same Undo again finds the deal no longer where the move put it: nothing changes.
+    again = client.post(f"/{a.slug}/deals/{deal_id}/move/undo", data=fields, follow_redirects=True)
+    assert f"“{name}” has moved since; nothing was undone." in page_text(again)
+    with app.app_context(), tenant_session(a.ref) as s:
+        assert str(s.get(Deal, uuid.UUID(deal_id)).stage_id) == stages["Qualification"]
+
+    # A drag (JSON) move: the reloaded board offers the toast, and Undo brings the card back.
+    token = fields["csrf_token"]
+    dragged = client.post(
+        f"/{a.slug}/deals/{deal_id}/move",
+        data={"stage_id": stages["Negotiation"], "position": "0"},
+        headers={"Accept": "application/json", "X-CSRF-Token": token},
+    )
+    assert dragged.status_code == 200 and dragged.get_json()["stage_id"] == stages["Negotiation"]
+    board = page_text(client.get(f"/{a.slug}/deals/"))
+    assert name in column(board, "Negotiation")
+    fields = _undo_form(board)
+    assert fields["stage_id"] == stages["Qualification"] and fields["next"] == f"/{a.slug}/deals/"
+    client.post(f"/{a.slug}/deals/{deal_id}/move/undo", data=fields)
+    board = page_text(client.get(f"/{a.slug}/deals/"))
+    assert name in column(board, "Qualification") and name not in column(board, "Negotiation")
+
+    # Another workspace's member cannot reach the deal to undo anything.
+    auth.logout()
+    auth.login_as(b)
+    fields["csrf_token"] = auth.csrf(f"/{b.slug}/deals/")
+    refused = client.post(f"/{b.slug}/deals/{deal_id}/move/undo", data=fields)
+    assert refused.status_code == 404

@@ -3,6 +3,7 @@ merge, capture form settings, delete with confirmation, admin-only teams, tenant
 
 from __future__ import annotations
 
+import csv
 import html
 import io
 import re
@@ -280,3 +281,99 @@ def test_csv_import_routes_each_row_and_reports_bad_lines(app, client, auth, new
     assert empty.status_code == 422 and "No column is recognised" in error_for(
         page_text(empty), "file"
     )
+
+
+def test_leads_list_filters_columns_views_export_and_quick_filters(
+    app, client, auth, new_tenant, tenant_b
+):
+    # A workspace of its own, so that counts and quick filters see only these leads.
+    tenant = new_tenant("Leads List")
+    tag = f"ll{secrets.token_hex(3)}"
+    statuses = ("new", "working", "qualified", "unqualified")
+    with app.app_context(), tenant_session(tenant.ref) as s:
+        from rapport.tenants.fields import services as fields
+
+        fields.create_field(
+            s, {"record_type": "leads", "api_name": "budget", "label": "Budget",
+                "type": "integer", "filterable": True},
+        )  # fmt: skip
+    with app.app_context(), tenant_session(tenant.ref) as s:
+        for i in range(30):
+            services.create_lead(
+                s,
+                {"first_name": tag, "last_name": f"L{i:02d}", "status": statuses[i % 4],
+                 "owner_id": str(tenant.owner_id) if i < 5 else "",
+                 "custom": {"budget": i * 100}},
+            )  # fmt: skip
+    auth.login_as(tenant)
+    base = f"/{tenant.slug}/leads/"
+
+    def names(body: str) -> list[str]:
+        return re.findall(rf">{tag} (L\d\d)</a>", body)
+
+    # Newest first, 25 a page, the rest one "next" further (keyset cursor).
+    first = page_text(client.get(base))
+    assert "30 leads" in first and names(first)[:2] == ["L29", "L28"] and len(names(first)) == 25
+    nxt = html.unescape(re.search(r'rel="next" href="([^"]+)"', first).group(1))
+    assert "cursor=" in nxt and names(page_text(client.get(nxt))) == [
+        f"L{i:02d}" for i in range(4, -1, -1)
+    ]
+
+    # A filter on a custom field, the columns chosen, sorted by that field; labels, not codes.
+    custom = page_text(
+        client.get(base + "?applied=1&ff=custom.budget&fo=gte&fv=2500&col=name&col=custom.budget"
+                   "&col=status&sort=-custom.budget")
+    )  # fmt: skip
+    assert names(custom) == ["L29", "L28", "L27", "L26", "L25"]
+    head = custom[custom.index("<thead>") : custom.index("</thead>")]
+    shown = [
+        re.sub(r"<[^>]+>|[▲▼]", "", h).strip()
+        for h in re.findall(r"<th[^>]*>(.*?)</th>", head, re.S)
+    ]
+    assert shown == ["Name", "Budget", "Status"]
+    assert re.search(r">\s*2,?900\s*<", custom) and "<td>Working</td>" in custom
+
+    # The quick filters leads always had: unassigned, mine, one member, open / one status.
+    assert "25 leads" in page_text(client.get(base + "?applied=1&owner=unassigned"))
+    mine = page_text(client.get(base, query_string={"owner": "me", "applied": 1}))
+    assert sorted(names(mine)) == ["L00", "L01", "L02", "L03", "L04"]
+    member = page_text(client.get(base, query_string={"owner": str(tenant.owner_id), "applied": 1}))
+    assert sorted(names(member)) == sorted(names(mine))
+    open_leads = page_text(client.get(base + "?applied=1&status=open&col=name&sort=name"))
+    assert "23 leads" in open_leads and "L03" not in names(open_leads)  # 3 is unqualified
+    working = page_text(client.get(base + "?applied=1&status=working&sort=name"))
+    assert names(working) == [f"L{i:02d}" for i in range(1, 30, 4)]
+    assert f'href="/{tenant.slug}/leads/?applied=1&owner=unassigned">Unassigned</a>' in first
+
+    # A saved view of one's own opens the list by default.
+    saved = auth.post(
+        f"/{tenant.slug}/leads/views",
+        {"name": "Hot budgets", "ff": ["custom.budget", "status"], "fo": ["gte", "eq"],
+         "fv": ["1000", "new"], "sort": "-custom.budget", "col": ["name", "custom.budget"],
+         "is_default": "on"},
+    )  # fmt: skip
+    assert saved.status_code == 303
+    default = page_text(client.get(base))
+    assert names(default) == ["L28", "L24", "L20", "L16", "L12"]
+    assert "Hot budgets" in default
+
+    # CSV export writes exactly what the view shows: its rows (all of them), columns and order.
+    export = client.get(
+        f"/{tenant.slug}/leads/export.csv?applied=1&col=name&col=custom.budget&col=status"
+        "&ff=status&fo=in&fv=working,qualified&sort=name",
+        buffered=True,
+    )
+    assert export.status_code == 200 and export.mimetype == "text/csv"
+    rows = list(csv.reader(io.StringIO(export.get_data(as_text=True).lstrip("\ufeff"))))
+    assert rows[0] == ["Name", "Budget", "Status"]
+    wanted = [i for i in range(30) if i % 4 in (1, 2)]
+    assert [r[0] for r in rows[1:]] == [f"{tag} L{i:02d}" for i in wanted]
+    assert rows[2] == [f"{tag} L02", "200", "Qualified"]
+
+    # Nothing of it reaches another workspace.
+    auth.logout()
+    auth.login_as(tenant_b)
+    other = client.get(f"/{tenant_b.slug}/leads/export.csv?applied=1&ff=first_name&fo=eq&fv={tag}",
+                       buffered=True)  # fmt: skip
+    assert tag not in other.get_data(as_text=True)
+    assert names(page_text(client.get(f"/{tenant_b.slug}/leads/?q={tag}"))) == []

@@ -34,7 +34,8 @@
     try { data = await response.json(); } catch (_err) { /* not JSON: a plain error page */ }
     const errors = data.errors || {};
     if (errors.lost_reason && !lostReason) {
-      const reason = window.prompt("Why was this deal lost?");
+      const reasons = card.closest("[data-loss-reasons]")?.dataset.lossReasons;
+      const reason = window.prompt("Why was this deal lost?" + (reasons ? ` (${reasons})` : ""));
       if (reason && reason.trim()) return move(card, stageId, position, reason.trim());
     } else {
       const first = Object.values(errors).flat()[0];
@@ -43,7 +44,27 @@
     window.location.reload();
   }
 
+  // The toast offering to undo the last move: dismissable, and gone on its own after a while
+  // (the server offers it once; a reload drops it too).
+  function setUpUndoToast() {
+    const toast = document.querySelector("[data-undo-toast]");
+    if (!toast) return;
+    const close = () => toast.remove();
+    const dismiss = toast.querySelector("[data-undo-dismiss]");
+    if (dismiss) {
+      dismiss.hidden = false;
+      dismiss.addEventListener("click", close);
+    }
+    let timer = window.setTimeout(close, 20000);
+    // Not while someone is about to press it.
+    toast.addEventListener("focusin", () => window.clearTimeout(timer));
+    toast.addEventListener("mouseenter", () => window.clearTimeout(timer));
+    toast.addEventListener("mouseleave", () => { timer = window.setTimeout(close, 20000); });
+    document.addEventListener("keydown", (ev) => { if (ev.key === "Escape") close(); });
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
+    setUpUndoToast();
     const board = document.getElementById("kanban");
     if (!board) return;
     let dragged = null;

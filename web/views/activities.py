@@ -24,8 +24,9 @@ from rapport.platform.tenancy.scope import tenant_db
 from rapport.tenants import records
 from rapport.tenants.activities import queries, services
 from rapport.tenants.activities.links import get_record, record_label, record_url
-from rapport.tenants.activities.models import ACTIVITY_KINDS, ACTIVITY_STATUSES, LINKABLE_TYPES
+from rapport.tenants.activities.models import ACTIVITY_STATUSES, LINKABLE_TYPES
 from rapport.tenants.activities.schemas import ACTIVITY_FIELDS, REMIND_CHOICES
+from rapport.tenants.picklists import queries as picklists
 from rapport.web.auth import current_user
 from rapport.web.views.fields import custom_from_form
 from rapport.web.workspace import workspace_blueprint
@@ -37,7 +38,14 @@ LABELS = {
     "ends_at": "Ends", "all_day": "All day", "remind_at": "Remind at", "owner_id": "Owner",
     "links": "Concerns", "outcome": "Outcome", "remind_before": "Remind me",
 }  # fmt: skip
-KIND_LABELS = {"task": "Task", "call": "Call", "meeting": "Meeting", "visit": "Visit"}
+
+
+def _kinds() -> dict[str, str]:
+    """Activity type -> label, from the tenant's picklist (retired types included: records keep
+    them)."""
+    return picklists.labels(tenant_db(), "activity_type")
+
+
 RECORD_LIMIT = 300
 
 
@@ -153,7 +161,7 @@ def _render_form(template: str, status: int = 200, **context: Any):  # type: ign
     return render_template(
         template,
         labels=LABELS,
-        kinds=[(k, KIND_LABELS[k]) for k in ACTIVITY_KINDS],
+        kinds=picklists.pairs(tenant_db(), "activity_type", context["form"].get("kind")),
         owners=_owners(),
         record_groups=record_choices(chosen),
         chosen=chosen,
@@ -183,7 +191,8 @@ def index():  # type: ignore[no-untyped-def]
     if status not in ACTIVITY_STATUSES:
         status = "open"
     kind = request.args.get("kind") or None
-    if kind not in ACTIVITY_KINDS:
+    kinds = _kinds()
+    if kind not in kinds:
         kind = None
     items = queries.list_activities(session, owners=_owner_filter(scope), status=status, kind=kind)
     due = queries.due_reminders(session, _me())
@@ -199,7 +208,7 @@ def index():  # type: ignore[no-untyped-def]
         scopes=_scopes(),
         status=status,
         kind=kind,
-        kinds=KIND_LABELS,
+        kinds=kinds,
         owners=dict(_owners()),
         now=utcnow(),
         record_url=record_url,
@@ -232,7 +241,7 @@ def create():  # type: ignore[no-untyped-def]
     except ValidationFailed as exc:
         return _render_form("activities/form.html", 422, form=form, activity=None,
                             errors=exc.errors, next=_safe_next(""), **header_context())  # fmt: skip
-    flash(f"{KIND_LABELS[activity.kind]} “{activity.subject}” saved.", "success")
+    flash(f"{_kinds().get(activity.kind, 'Activity')} “{activity.subject}” saved.", "success")
     return redirect(_safe_next(url_for(".detail", activity_id=activity.id)), 303)
 
 
@@ -247,7 +256,7 @@ def _detail(activity, status: int = 200, errors: dict | None = None, form: dict 
         link_labels=queries.link_labels(session, links),
         record_url=record_url,
         owner=owners.get(activity.owner_id) if activity.owner_id else None,
-        kinds=KIND_LABELS,
+        kinds=_kinds(),
         labels=LABELS,
         errors=errors or {},
         form=form or {},
@@ -290,7 +299,7 @@ def update(activity_id: uuid.UUID):  # type: ignore[no-untyped-def]
 @bp.get("/<uuid:activity_id>/delete")
 def confirm_delete(activity_id: uuid.UUID):  # type: ignore[no-untyped-def]
     return render_template("activities/delete.html", activity=_get(activity_id),
-                           kinds=KIND_LABELS, **header_context())  # fmt: skip
+                           kinds=_kinds(), **header_context())  # fmt: skip
 
 
 @bp.post("/<uuid:activity_id>/delete")
@@ -415,7 +424,7 @@ def calendar():  # type: ignore[no-untyped-def]
         anchor=day,
         prev_day=prev_day,
         next_day=next_day,
-        kinds=KIND_LABELS,
+        kinds=_kinds(),
         owners=dict(_owners()),
         **header_context(),
     )

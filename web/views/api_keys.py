@@ -11,6 +11,8 @@ from rapport.platform.apikeys import services
 from rapport.platform.db import db
 from rapport.platform.errors import NotFound, ValidationFailed
 from rapport.platform.identity import members
+from rapport.platform.tenancy.scope import tenant_db
+from rapport.tenants.roles import services as tenant_roles
 from rapport.web.auth import current_user
 from rapport.web.workspace import require_role, workspace_blueprint
 
@@ -31,11 +33,12 @@ def _page(
     values: dict[str, str] | None = None,
     status: int = 200,
 ):  # type: ignore[no-untyped-def]
+    names = dict(tenant_roles.choices(tenant_db()))
     response = render_template(
         "api_keys/index.html",
         keys=services.list_keys(db.session, g.workspace.id),
-        roles=[(r, members.role_label(r)) for r in services.KEY_ROLES],
-        role_label=members.role_label,
+        roles=[(key, name) for key, name in names.items() if key != "owner"],
+        role_label=lambda key: names.get(key, members.role_label(key)),
         expiry_choices=EXPIRY_CHOICES,
         created=created,
         errors=errors or {},

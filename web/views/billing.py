@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from urllib.parse import urlsplit
 
 import stripe
 from flask import (
@@ -13,14 +14,14 @@ from flask import (
     flash,
     g,
     jsonify,
+    make_response,
     redirect,
     render_template,
     request,
     url_for,
 )
 
-from rapport.billing import access, quotas, services, stripe_gateway
-from rapport.billing.metering import count_records
+from rapport.billing import access, levels, quotas, services, stripe_gateway
 from rapport.billing.plans import METER_LABELS, METERS, PLANS, plan_or_trial
 from rapport.platform.db import db, utcnow
 from rapport.platform.errors import DomainError
@@ -73,8 +74,10 @@ def index():  # type: ignore[no-untyped-def]
     now = utcnow()
     plan = plan_or_trial(subscription.plan if subscription else None)
     usage = quotas.period_usage(db.session, subscription, now) if subscription else {}
-    # Stored records are a level: show today's count rather than the last hourly total.
-    usage["records"] = count_records(tenant_db())
+    # Stored records and storage are levels: show the counters the hard caps use, not the last
+    # hourly total.
+    usage["records"] = levels.current(tenant_db(), levels.RECORDS)
+    usage["storage_mb"] = levels.storage_mb(levels.current(tenant_db(), levels.STORAGE))
     settings = current_app.config["RAPPORT"]
     chart_meter = request.args.get("chart", "api_calls")
     if chart_meter not in CHART_METERS:
@@ -91,7 +94,7 @@ def index():  # type: ignore[no-untyped-def]
         except stripe.StripeError:
             log.exception("listing invoices failed")
             invoices_error = "Invoices cannot be shown right now: Stripe did not answer."
-    return render_template(
+    page = render_template(
         "billing/index.html",
         subscription=subscription,
         plan=plan,
@@ -111,6 +114,28 @@ def index():  # type: ignore[no-untyped-def]
         paid=bool(subscription and subscription.stripe_subscription_id),
         retention_days=settings.billing_retention_days,
         grace_days=settings.billing_grace_days,
+    )
+    response = make_response(page)
+    response.headers["Content-Security-Policy"] = page_policy(settings)
+    return response
+
+
+#: Where the upgrade and portal forms end up: the browser applies this page's ``form-action`` to
+#: the redirect after the POST, so Stripe's hosted pages must be allowed next to our own.
+STRIPE_PAGES = ("https://checkout.stripe.com", "https://billing.stripe.com")
+
+
+def page_policy(settings: object) -> str:
+    """The site's Content-Security-Policy, with Stripe's hosted pages as form targets (and the
+    configured API base's origin, where a test or a proxy serves them)."""
+    targets = list(STRIPE_PAGES)
+    base = getattr(settings, "stripe_api_base", None)
+    if base:
+        parts = urlsplit(base)
+        targets.append(f"{parts.scheme}://{parts.netloc}")
+    return (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        f"frame-ancestors 'none'; form-action 'self' {' '.join(targets)}; base-uri 'self'"
     )
 
 

@@ -1,4 +1,4 @@
-"""Companies in the browser: list, create, show (with contacts and history), edit, delete."""
+"""Companies in the browser: list, create, show (with contacts and timeline), edit, delete."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ from rapport.tenants.companies.schemas import (
     SIZES,
     countries,
 )
+from rapport.tenants.picklists import queries as picklists
+from rapport.tenants.search import queries as search_queries
 from rapport.web import listing
 from rapport.web.views.fields import custom_from_form
 from rapport.web.workspace import workspace_blueprint
@@ -88,9 +90,10 @@ def list_spec() -> listing.ListSpec:
         default_columns=("name", "domain", "city", "country", "owner_id", "created_at",
                          "updated_at"),
         default_sort="name",
-        search=queries.search_filter,
+        search=lambda q: search_queries.record_filter("companies", q),
         search_placeholder="Search companies by name, domain or city",
         labels={**LABELS, "parent_id": "Parent company"},
+        formats={"industry": lambda value: picklists.label(tenant_db(), "industry", value)},
     )  # fmt: skip
 
 
@@ -133,7 +136,6 @@ def _detail(company, status: int = 200, errors: dict | None = None):  # type: ig
         member_names=names,
         owners=owners(),
         owner=names.get(str(company.owner_id)) if company.owner_id else None,
-        entries=queries.company_history(session, company.id),
         labels=LABELS,
         country_names=dict(countries()),
         sizes=dict(SIZES),

@@ -1,4 +1,4 @@
-"""Deals in the browser: the kanban board, the list, create, show (history, contacts), edit, move.
+"""Deals in the browser: the kanban board, the list, create, show (timeline, contacts), edit, move.
 
 A card moves in two ways that end in the same service call: dragged (``static/kanban.js`` posts
 to ``move`` with the CSRF token in ``X-CSRF-Token`` and gets JSON back) or through the card's own
@@ -11,6 +11,7 @@ import uuid
 from typing import Any
 
 from flask import abort, flash, g, jsonify, redirect, render_template, request, url_for
+from flask import session as browser_session
 
 from rapport.platform.errors import Conflict, NotFound, ValidationFailed
 from rapport.platform.identity import members
@@ -20,6 +21,7 @@ from rapport.tenants.companies.queries import company_choices
 from rapport.tenants.deals import queries, services
 from rapport.tenants.deals.models import Deal
 from rapport.tenants.deals.schemas import DEAL_FIELDS
+from rapport.tenants.picklists import queries as picklists
 from rapport.tenants.pipelines import queries as pipeline_queries
 from rapport.web import listing
 from rapport.web.views.fields import custom_from_form
@@ -95,7 +97,11 @@ def index():  # type: ignore[no-untyped-def]
     pipeline = pipeline or (pipelines[0] if pipelines else None)
     columns = queries.board(session, pipeline) if pipeline else []
     return render_template(
-        "deals/board.html", pipelines=pipelines, pipeline=pipeline, columns=columns
+        "deals/board.html",
+        pipelines=pipelines,
+        pipeline=pipeline,
+        columns=columns,
+        undo=_pop_undo(),
     )
 
 
@@ -122,6 +128,7 @@ def list_spec() -> listing.ListSpec:
         search_placeholder="Search deals by name",
         labels=LABELS,
         legacy_filters=_status_filter,
+        formats={"lost_reason": lambda value: picklists.label(tenant_db(), "loss_reason", value)},
     )  # fmt: skip
 
 
@@ -162,12 +169,12 @@ def _detail(deal, status: int = 200, errors: dict | None = None, form: dict | No
         pipeline=pipeline_queries.get_pipeline(session, deal.pipeline_id),
         stages=pipeline_queries.pipeline_stages(session, deal.pipeline_id),
         owner=owners.get(deal.owner_id) if deal.owner_id else None,
-        history=queries.stage_history(session, deal.id),
         contacts=queries.deal_contacts(session, deal.id),
         contact_choices=queries.contact_choices(session),
         labels=LABELS,
         errors=errors or {},
         form=form or {},
+        undo=_pop_undo(deal.id),
     ), status
 
 
@@ -220,9 +227,68 @@ def _safe_next(default: str) -> str:
     return default
 
 
+# -- undoing a stage move -------------------------------------------------------------------------
+#: Where the last stage move of this browser session came from, shown once as "Undo" on the next
+#: board or deal page (a drag reloads the board, so both ways of moving end there).
+UNDO_KEY = "deal_undo"
+
+
+def _offer_undo(deal: Deal, before: dict[str, Any]) -> None:
+    session = tenant_db()
+    browser_session[UNDO_KEY] = {
+        **before,
+        "stage_name": pipeline_queries.get_stage(session, uuid.UUID(before["stage_id"])).name,
+        "deal_id": str(deal.id),
+        "deal_name": deal.name,
+        "to_stage_id": str(deal.stage_id),
+    }
+
+
+def _pop_undo(deal_id: uuid.UUID | None = None) -> dict[str, Any] | None:
+    """The undo to offer on this page (once), if the last move was of this deal (or any)."""
+    offer = browser_session.get(UNDO_KEY)
+    if not offer or (deal_id is not None and offer.get("deal_id") != str(deal_id)):
+        return None
+    browser_session.pop(UNDO_KEY, None)
+    return offer
+
+
+@bp.post("/<uuid:deal_id>/move/undo")
+def undo_move(deal_id: uuid.UUID):  # type: ignore[no-untyped-def]
+    """Move the deal back where it was, through the same service as any move."""
+    deal = _get(deal_id)
+    back = _safe_next(url_for(".index", pipeline=deal.pipeline_id))
+    if str(deal.stage_id) != request.form.get("to_stage_id", ""):
+        # Someone (or another tab) moved it since: going "back" now would undo their move.
+        flash(f"“{deal.name}” has moved since; nothing was undone.", "error")
+        return redirect(back, 303)
+    raw_position = request.form.get("position", "").strip()
+    try:
+        services.move_deal(
+            tenant_db(),
+            deal.id,
+            request.form.get("stage_id", ""),
+            int(raw_position) if raw_position.isdigit() else None,
+            lost_reason=request.form.get("lost_reason") or None,
+        )
+    except NotFound:
+        abort(404)
+    except ValidationFailed as exc:
+        flash("The move could not be undone: " + next(iter(exc.errors.values()))[0], "error")
+        return redirect(back, 303)
+    stage = pipeline_queries.get_stage(tenant_db(), deal.stage_id)
+    flash(f"Move undone: “{deal.name}” is back in {stage.name}.", "success")
+    return redirect(back, 303)
+
+
 @bp.post("/<uuid:deal_id>/move")
 def move(deal_id: uuid.UUID):  # type: ignore[no-untyped-def]
     deal = _get(deal_id)
+    before = {
+        "stage_id": str(deal.stage_id),
+        "position": deal.position,
+        "lost_reason": deal.lost_reason or "",
+    }
     raw_position = request.form.get("position", "").strip()
     try:
         position = int(raw_position) if raw_position else None
@@ -245,6 +311,8 @@ def move(deal_id: uuid.UUID):  # type: ignore[no-untyped-def]
                 "lost_reason": request.form.get("lost_reason", "")}  # fmt: skip
         return _detail(deal, 422, errors=exc.errors, form=form)
     stage = pipeline_queries.get_stage(tenant_db(), deal.stage_id)
+    if str(stage.id) != before["stage_id"]:
+        _offer_undo(deal, before)
     if _wants_json():
         return jsonify(deal_id=str(deal.id), stage_id=str(stage.id), status=deal.status)
     flash(f"“{deal.name}” moved to {stage.name}.", "success")

@@ -25,6 +25,7 @@ from rapport.tenants.fields.queries import (
 )
 from rapport.tenants.fields.schemas import parse_options
 from rapport.tenants.fields.validation import TYPE_LABELS, TYPES, display
+from rapport.tenants.roles import access
 from rapport.web.workspace import require_role, workspace_blueprint
 
 bp = workspace_blueprint("fields", __name__, "/settings/fields")
@@ -328,8 +329,9 @@ def reorder():  # type: ignore[no-untyped-def]
 def custom_from_form(record_type: str) -> dict[str, Any]:
     """The raw custom values a record form sent (inputs named ``custom.<api_name>``)."""
     values: dict[str, Any] = {}
+    locked = access.read_only(tenant_db(), record_type)
     for f in fields_for(tenant_db(), record_type):
-        if f.computed:  # calculated: shown, never sent back
+        if f.computed or f.api_name in locked:  # calculated or not the role's: never sent back
             continue
         key = f"custom.{f.api_name}"
         if f.type == "multi_select":
@@ -344,7 +346,10 @@ def custom_from_form(record_type: str) -> dict[str, Any]:
 
 
 def _custom_sections(record_type: str) -> list[tuple[str | None, list[Any]]]:
-    return sections(fields_for(tenant_db(), record_type))
+    """The record type's custom fields by section, less those the member's role may not see."""
+    session = tenant_db()
+    hidden = access.hidden(session, record_type)
+    return sections([f for f in fields_for(session, record_type) if f.api_name not in hidden])
 
 
 @bp.app_context_processor

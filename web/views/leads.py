@@ -19,10 +19,13 @@ from rapport.tenants.companies.schemas import countries
 from rapport.tenants.contacts.models import Contact
 from rapport.tenants.deals.models import Deal
 from rapport.tenants.leads import imports, queries, services
-from rapport.tenants.leads.schemas import EDITABLE_STATUSES, LEAD_FIELDS, RATINGS, SOURCES, STATUSES
+from rapport.tenants.leads.schemas import LEAD_FIELDS, RATINGS
+from rapport.tenants.picklists import queries as picklists
+from rapport.tenants.picklists.services import default_value
 from rapport.tenants.pipelines import queries as pipeline_queries
+from rapport.tenants.search import queries as search_queries
 from rapport.tenants.teams.queries import team_choices
-from rapport.web.auth import current_user
+from rapport.web import listing
 from rapport.web.views.fields import custom_from_form
 from rapport.web.workspace import require_role, workspace_blueprint
 
@@ -62,12 +65,16 @@ def _check_owner(form: dict[str, Any]) -> None:
         raise ValidationFailed({"owner_id": ["Choose an owner from the list."]})
 
 
-def _choices() -> dict[str, Any]:
+def _choices(form: dict[str, Any] | None = None) -> dict[str, Any]:
+    session, form = tenant_db(), form or {}
+    converted = picklists.with_meaning(session, "lead_status", "converted")
+    statuses = picklists.pairs(session, "lead_status", form.get("status"))
     return {
         "labels": LABELS,
         "countries": countries(),
-        "statuses": [s for s in STATUSES if s[0] in EDITABLE_STATUSES],
-        "sources": SOURCES,
+        "statuses": [s for s in statuses if s[0] not in converted],
+        "sources": picklists.pairs(session, "lead_source", form.get("source")),
+        "industries": picklists.pairs(session, "industry", form.get("industry")),
         "ratings": RATINGS,
         "owners": _owners(),
         "teams": team_choices(tenant_db()),
@@ -76,63 +83,66 @@ def _choices() -> dict[str, Any]:
 
 def _form(template: str, status: int = 200, **context):  # type: ignore[no-untyped-def]
     context.setdefault("errors", {})
-    return render_template(template, **_choices(), **context), status
+    return render_template(template, **_choices(context.get("form")), **context), status
+
+
+def _quick_filters() -> list[tuple[str, str, str]]:
+    """The status quick filter (``?status=open`` or one status) as a filter of the list."""
+    status = request.args.get("status") or ""
+    session = tenant_db()
+    if status == "open":
+        still_open = picklists.with_meaning(session, "lead_status", "open", "qualified")
+        return [("status", "in", ",".join(still_open))]
+    if status in picklists.labels(session, "lead_status"):
+        return [("status", "eq", status)]
+    return []
+
+
+def list_spec() -> listing.ListSpec:
+    """The leads list: newest first, with the person (or company) a lead is named after."""
+    return listing.ListSpec(
+        record_type="leads",
+        endpoint="leads.index",
+        routes="leads.list",
+        singular="lead",
+        plural="leads",
+        title_column="name",
+        detail=lambda lead: url_for("leads.detail", lead_id=lead.id),
+        default_columns=("name", "company_name", "email", "status", "rating", "owner_id",
+                         "created_at"),
+        default_sort="-created_at",
+        search=lambda q: search_queries.record_filter("leads", q),
+        search_placeholder="Search leads by name, company, email or city",
+        extras=(listing.Extra("name", "Name", queries.display_name),),
+        labels=LABELS,
+        legacy_filters=_quick_filters,
+        formats={
+            "status": lambda value: picklists.label(tenant_db(), "lead_status", value),
+            "source": lambda value: picklists.label(tenant_db(), "lead_source", value),
+            "industry": lambda value: picklists.label(tenant_db(), "industry", value),
+            "rating": lambda value: dict(RATINGS).get(value, value),
+        },
+    )  # fmt: skip
 
 
 @bp.get("/")
 def index():  # type: ignore[no-untyped-def]
-    q = request.args.get("q", "").strip()[:200]
-    status = request.args.get("status") or ""
-    if status not in (*dict(STATUSES), "open", ""):
-        status = ""
-    owner = request.args.get("owner") or ""
-    user = current_user()
-    owner_id, unassigned = None, owner == "unassigned"
-    if owner == "me" and user is not None:
-        owner_id = user.id
-    elif owner and not unassigned:
-        try:
-            owner_id = uuid.UUID(owner)
-        except ValueError:
-            owner = ""
-    custom = {
-        k.removeprefix("custom."): v
-        for k, v in request.args.items()
-        if k.startswith("custom.") and v
-    }
-    try:
-        page, sort = queries.list_leads(
-            tenant_db(),
-            q=q,
-            status=status or None,
-            owner_id=owner_id,
-            unassigned=unassigned,
-            sort=request.args.get("sort"),
-            cursor=request.args.get("cursor"),
-            custom=custom,
-        )
-    except ValidationFailed as exc:
-        abort(400, description=next(iter(exc.errors.values()))[0])
-    filtered = bool(q or status or owner)
-    return render_template(
+    return listing.render_list(
+        list_spec(),
         "leads/index.html",
-        page=page,
-        sort=sort,
-        q=q,
-        status=status,
-        owner=owner,
-        filtered=filtered,
-        statuses=STATUSES,
-        owners=_owners(),
-        owner_names=dict(_owners()),
-        status_names=dict(STATUSES),
-        display_name=queries.display_name,
+        statuses=picklists.pairs(tenant_db(), "lead_status", retired=True),
+        status=request.args.get("status") or "",
+        owner=request.args.get("owner") or "",
     )
+
+
+listing.add_routes(bp, list_spec)
 
 
 @bp.get("/new")
 def new():  # type: ignore[no-untyped-def]
-    return _form("leads/form.html", form={"status": "new"}, lead=None)
+    form = {"status": default_value(tenant_db(), "lead_status")}
+    return _form("leads/form.html", form=form, lead=None)
 
 
 @bp.post("/")
@@ -171,8 +181,14 @@ def detail(lead_id: uuid.UUID):  # type: ignore[no-untyped-def]
         entries=record_history(session, "lead", lead.id),
         labels=LABELS,
         country_names=dict(countries()),
-        status_names=dict(STATUSES),
-        source_names=dict(SOURCES),
+        status_names=picklists.labels(session, "lead_status"),
+        source_names=picklists.labels(session, "lead_source"),
+        industry_names=picklists.labels(session, "industry"),
+        qualify=[
+            (value, label)
+            for value, label in picklists.pairs(session, "lead_status")
+            if value not in picklists.with_meaning(session, "lead_status", "converted")
+        ],
         rating_names=dict(RATINGS),
     )
 
@@ -215,7 +231,8 @@ def set_status(lead_id: uuid.UUID):  # type: ignore[no-untyped-def]
     except Conflict as exc:
         flash(exc.message, "error")
     else:
-        flash(f"Lead marked {dict(STATUSES)[status].lower()}.", "success")
+        label = picklists.label(tenant_db(), "lead_status", status).lower()
+        flash(f"Lead marked {label}.", "success")
     return redirect(url_for(".detail", lead_id=lead.id), 303)
 
 

@@ -92,6 +92,14 @@ def restore_pipeline(pipeline_id: uuid.UUID):  # type: ignore[no-untyped-def]
     return _act(lambda: services.restore_pipeline(tenant_db(), pipeline_id), "Pipeline restored.")
 
 
+@bp.post("/<uuid:pipeline_id>/shift")
+def shift_pipeline(pipeline_id: uuid.UUID):  # type: ignore[no-untyped-def]
+    offset = -1 if request.form.get("direction") == "up" else 1
+    return _act(
+        lambda: services.shift_pipeline(tenant_db(), pipeline_id, offset), "Pipelines reordered."
+    )
+
+
 @bp.post("/<uuid:pipeline_id>/stages")
 def create_stage(pipeline_id: uuid.UUID):  # type: ignore[no-untyped-def]
     return _act(

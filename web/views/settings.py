@@ -8,8 +8,8 @@ from flask import abort, current_app, flash, g, redirect, render_template, reque
 
 from rapport.platform.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from rapport.platform.identity import members
-from rapport.platform.identity.models import ROLES
 from rapport.platform.tenancy.scope import tenant_db
+from rapport.tenants.roles import services as tenant_roles
 from rapport.web.auth import current_user
 from rapport.web.workspace import require_role, workspace_blueprint
 
@@ -51,7 +51,8 @@ SECTIONS = (
     (
         "Picklists",
         "picklists.index",
-        "Lead statuses and sources, activity types, loss reasons, industries: every list people pick from.",
+        "Lead statuses and sources, activity types, loss reasons, industries: every list "
+        "people pick from.",
     ),
     (
         "Modules",
@@ -61,7 +62,8 @@ SECTIONS = (
     (
         "Roles and permissions",
         "roles.index",
-        "What each role may create, read, change, delete and export, which records it sees, and its hidden fields.",
+        "What each role may create, read, change, delete and export, which records it sees, "
+        "and the fields it may not change or see.",
     ),
     (
         "Teams and territories",
@@ -97,7 +99,8 @@ def _members_page(
     status: int = 200,
 ):  # type: ignore[no-untyped-def]
     role = g.membership.role
-    roles = [(r, members.role_label(r)) for r in ROLES if role == "owner" or r != "owner"]
+    names = dict(tenant_roles.choices(tenant_db()))
+    roles = [(key, name) for key, name in names.items() if role == "owner" or key != "owner"]
     return render_template(
         "settings/members.html",
         members=members.members_of(g.workspace.id),
@@ -105,7 +108,7 @@ def _members_page(
         can_manage=role in members.MANAGERS,
         is_owner=role == "owner",
         roles=roles,
-        role_label=members.role_label,
+        role_label=lambda key: names.get(key, members.role_label(key)),
         me=g.membership,
         errors=errors or {},
         values=values or {"email": "", "role": "sales_rep"},

@@ -177,7 +177,10 @@ def remove_member(team_id: uuid.UUID, member_id: uuid.UUID):  # type: ignore[no-
 
 # -- territories ----------------------------------------------------------------------------------
 def _territory_form() -> dict[str, str]:
-    return {key: request.form.get(key, "") for key in TERRITORY_KEYS}
+    form = {key: request.form.get(key, "") for key in TERRITORY_KEYS}
+    # Industries are ticked from the tenant's list (a lead's industry is one of its values).
+    form["industries"] = ", ".join(request.form.getlist("industries"))
+    return form
 
 
 def _territory_page(territory, status: int = 200, **context: Any):  # type: ignore[no-untyped-def]
