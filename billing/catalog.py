@@ -25,9 +25,16 @@ import stripe
 from rapport.billing.plans import METER_LABELS, PLANS, Plan
 
 #: Meters billed through Stripe as overage.
-METERED = ("api_calls", "workflow_runs", "emails", "records")
-#: How each meter aggregates a period's hourly totals in Stripe.
-FORMULAS = {"api_calls": "sum", "workflow_runs": "sum", "emails": "sum", "records": "last"}
+METERED = ("api_calls", "workflow_runs", "emails", "records", "storage_mb")
+#: How each meter aggregates a period's hourly totals in Stripe: flows add up, levels (stored
+#: records, file storage) bill what the period ended with.
+FORMULAS = {
+    "api_calls": "sum",
+    "workflow_runs": "sum",
+    "emails": "sum",
+    "records": "last",
+    "storage_mb": "last",
+}
 CURRENCY = "usd"
 
 

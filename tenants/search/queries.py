@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import (
-    Boolean,
     Column,
     ColumnElement,
     Integer,
@@ -31,6 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.types import NullType
 
 from rapport.platform.db import TENANT_SCHEMA
 from rapport.tenants.modules import services as modules
@@ -200,7 +200,9 @@ class _Matches(ColumnElement[bool]):
     """``search_entries`` rows holding every term, in each database's own full-text terms."""
 
     inherit_cache = False
-    type = Boolean()
+    # Untyped, not Boolean: SQLite has no boolean type, and SQLAlchemy would render a Boolean
+    # element in WHERE as ``(…) = 1``, which keeps SQLite from starting at the full-text matches.
+    type = NullType()
 
     def __init__(self, terms: Sequence[QueryTerm]) -> None:
         self.terms = list(terms)

@@ -16,10 +16,14 @@ def test_sync_plans_creates_products_prices_and_meters_once(app, runner, fake_st
     assert set(meters) == {f"rapport_{m}" for m in catalog.METERED}
     # Pre-aggregated hourly windows: resending an hour's total replaces it.
     assert {m["event_time_window"] for m in meters.values()} == {"hour"}
-    # Flows bill the sum of their hours; stored records (a level) the last count reported.
+    # Flows bill the sum of their hours; levels (stored records, file storage) the last total.
     formulas = {name: m["default_aggregation"]["formula"] for name, m in meters.items()}
     assert formulas == {"rapport_api_calls": "sum", "rapport_workflow_runs": "sum",
-                        "rapport_emails": "sum", "rapport_records": "last"}  # fmt: skip
+                        "rapport_emails": "sum", "rapport_records": "last",
+                        "rapport_storage_mb": "last"}  # fmt: skip
+    assert "rapport_enterprise_storage_mb" in {
+        p["lookup_key"] for p in fake_stripe.objects["prices"].values()
+    }
     prices = {p["lookup_key"]: p for p in fake_stripe.objects["prices"].values()}
     starter_seat = prices["rapport_starter_seat"]
     assert starter_seat["unit_amount"] == PLANS["starter"].seat_price_cents

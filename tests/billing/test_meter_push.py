@@ -254,3 +254,33 @@ def test_stored_records_reach_stripe_as_the_last_count_not_a_sum(
         if m["event_name"] == "rapport_records"
     )  # fmt: skip
     assert records_meter in meters
+
+
+def test_file_storage_reaches_stripe_in_whole_megabytes_as_a_level(
+    app, new_tenant, paying, fake_stripe, subscription_of
+) -> None:
+    from sqlalchemy import insert
+
+    from rapport.platform.ids import new_id
+    from rapport.platform.tenancy.scope import tenant_session
+    from rapport.tenants.companies import services as companies
+    from rapport.tenants.notes.models import Attachment
+
+    tenant = new_tenant("Storage Billed")
+    paying(tenant)
+    customer = customer_of(app, tenant, subscription_of)
+    with app.app_context(), tenant_session(tenant.ref) as session:
+        company = companies.create_company(session, {"name": "Files Billed"})
+        session.connection().execute(
+            insert(Attachment.__table__),
+            [{"id": new_id(), "record_type": "companies", "record_id": company.id,
+              "filename": "plans.pdf", "content_type": "application/pdf",
+              "size": 3 * 1024 * 1024 + 5, "sha256": "0" * 64, "storage_key": new_id().hex}],
+        )  # fmt: skip
+    with app.app_context():
+        metering.write_hourly_totals(db.session, utcnow(), tenant_ids=[tenant.ref.id])
+        db.session.commit()
+    push(app, tenant)
+    # 3 MB and 5 bytes bill as 4 MB (a started megabyte counts), the last total of the period.
+    assert fake_stripe.meter_total("rapport_storage_mb", customer) == 4
+    assert_stripe_matches(app, fake_stripe, tenant, customer)
