@@ -91,6 +91,29 @@ def enqueue(
     jobs().submit(Task(spec.name, str(tenant_id) if tenant_id else None, payload=payload))
 
 
+def active_tenant_ids() -> list[str]:
+    """Every active tenant's id, read from the control plane (the read is ended at once)."""
+    from sqlalchemy import select
+
+    from rapport.platform.db import db
+    from rapport.platform.tenancy.models import Tenant, TenantState
+
+    ids = db.session.scalars(
+        select(Tenant.id).where(Tenant.state == TenantState.ACTIVE.value).order_by(Tenant.id)
+    ).all()
+    db.session.rollback()
+    return [str(i) for i in ids]
+
+
+def enqueue_for_each_tenant(job: Callable[..., Any] | str | JobSpec, **payload: Any) -> list[str]:
+    """Start the tenant job ``job`` for every active tenant; return their ids (a periodic job's
+    fan-out: each tenant's work is a job of its own, retried on its own)."""
+    ids = active_tenant_ids()
+    for tenant_id in ids:
+        enqueue(job, tenant_id, **payload)
+    return ids
+
+
 def drain(app: Flask | None = None) -> None:
     """Run (RQ: in this process) or wait for every job queued so far."""
     jobs(app).runner.drain()

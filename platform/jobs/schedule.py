@@ -49,6 +49,7 @@ def declared() -> Schedule:
                 "activity-reminders", 60, "rapport.tenants.activities.reminders.dispatch_reminders"
             ),
             Periodic("dated-formulas", 86400, "rapport.tenants.fields.jobs.refresh_dated_formulas"),
+            Periodic("orphan-files", 86400, "rapport.tenants.notes.services.sweep_orphan_files"),
         ]
     )
 

@@ -35,7 +35,7 @@ from rapport.platform.db import db, utcnow
 from rapport.platform.jobs import outbox
 from rapport.platform.jobs.registry import job
 from rapport.platform.mail import Message, send_message
-from rapport.platform.tenancy.models import Tenant, TenantRef, TenantState
+from rapport.platform.tenancy.models import TenantRef
 from rapport.tenants.activities.models import Activity
 
 EXTENSION = "rapport.reminders"
@@ -167,27 +167,18 @@ def dispatch_reminders(session: Session) -> list[str]:
     Every ``REBUILD_EVERY`` seconds (or when Redis lost the index) it also refreshes every active
     tenant: its index entry from the database and its visit plans' generated visits.
     """
-    from rapport.platform.jobs.runtime import enqueue
+    from rapport.platform.jobs.runtime import enqueue, enqueue_for_each_tenant
 
     now = utcnow().timestamp()
     idx = index()
     if idx.claim_rebuild(now, REBUILD_EVERY):
-        for tenant_id in _active_tenant_ids():
-            enqueue(refresh_tenant, tenant_id)
+        enqueue_for_each_tenant(refresh_tenant)
     started = []
     for tenant_id in idx.due(now):
         idx.take(tenant_id)  # before the job reads: see the module docstring
         enqueue(send_due_reminders, tenant_id)
         started.append(tenant_id)
     return started
-
-
-def _active_tenant_ids() -> list[str]:
-    ids = db.session.scalars(
-        select(Tenant.id).where(Tenant.state == TenantState.ACTIVE.value).order_by(Tenant.id)
-    ).all()
-    db.session.rollback()
-    return [str(i) for i in ids]
 
 
 @job("default", retries=1)

@@ -7,29 +7,19 @@ stay at the day of the last write.
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rapport.platform.jobs.registry import job
-from rapport.platform.tenancy.models import Tenant, TenantRef, TenantState
+from rapport.platform.tenancy.models import TenantRef
 from rapport.tenants.fields import computed
 
 
 @job("default", plane="control", retries=0)
 def refresh_dated_formulas(session: Session) -> list[str]:
     """The daily periodic job: start a refresh for each active tenant; return their ids."""
-    from rapport.platform.jobs.runtime import enqueue
+    from rapport.platform.jobs.runtime import enqueue_for_each_tenant
 
-    ids = [
-        str(i)
-        for i in session.scalars(
-            select(Tenant.id).where(Tenant.state == TenantState.ACTIVE.value).order_by(Tenant.id)
-        )
-    ]
-    session.rollback()  # end the read before the tenants' jobs start
-    for tenant_id in ids:
-        enqueue(refresh_tenant_formulas, tenant_id)
-    return ids
+    return enqueue_for_each_tenant(refresh_tenant_formulas)
 
 
 @job("default")

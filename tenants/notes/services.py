@@ -2,18 +2,22 @@
 
 Attachment bytes go to the storage (``storage.py``) under a key of our own; the row keeps the
 sniffed content type, size and SHA-256. A deleted attachment's file is removed by an outbox job
-after the commit, so a rolled-back delete keeps its file.
+after the commit, so a rolled-back delete keeps its file; a file whose upload never committed is
+removed by a daily sweep (:func:`remove_orphan_files`). When a record is deleted, its notes
+and attachments go with it (:func:`forget_deleted_record`, after the commit).
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+import time
 import unicodedata
 import uuid
 from typing import Any
 
 from marshmallow import fields, validate
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rapport.platform.audit import chain as audit
@@ -24,7 +28,7 @@ from rapport.platform.ids import new_id
 from rapport.platform.jobs import outbox
 from rapport.platform.jobs.registry import job
 from rapport.platform.tenancy.models import TenantRef
-from rapport.tenants import events
+from rapport.tenants import events, records
 from rapport.tenants.activities.links import check_record
 from rapport.tenants.companies.schemas import RecordSchema, load
 from rapport.tenants.notes.models import Attachment, Note
@@ -155,7 +159,57 @@ def delete_attachment(session: Session, attachment_id: uuid.UUID | str) -> Attac
     return row
 
 
+#: How old a stored file without an attachment row must be before the sweep removes it.
+ORPHAN_AGE = 24 * 3600
+
+
+@job("default", plane="control", retries=0)
+def sweep_orphan_files(session: Session) -> list[str]:
+    """The daily periodic job: look for orphan files in every active tenant's storage."""
+    from rapport.platform.jobs.runtime import enqueue_for_each_tenant
+
+    return enqueue_for_each_tenant(remove_orphan_files)
+
+
+@job("default")
+def remove_orphan_files(session: Session, tenant: TenantRef) -> int:
+    """Remove the stored files no attachment names, a day after they were written: an upload whose
+    transaction rolled back (or whose process died before the commit). Return how many."""
+    store = storage()
+    found = list(store.keys(tenant.id, before=time.time() - ORPHAN_AGE))
+    removed = 0
+    for start in range(0, len(found), 500):
+        batch = found[start : start + 500]
+        known = set(
+            session.scalars(select(Attachment.storage_key).where(Attachment.storage_key.in_(batch)))
+        )
+        for key in batch:
+            if key not in known:
+                store.delete(tenant.id, key)
+                removed += 1
+    return removed
+
+
 @job("default")
 def remove_attachment_file(session: Session, tenant: TenantRef, storage_key: str, **_: Any) -> None:
     """Remove a deleted attachment's bytes (safe to run twice)."""
     storage().delete(tenant.id, storage_key)
+
+
+@events.subscriber
+def forget_deleted_record(session: Session, tenant: TenantRef, event: dict[str, Any]) -> None:
+    """A deleted record's notes and attachments go with it (each audited, files removed)."""
+    name = event.get("record_type")
+    if not name or not records.exists(name):
+        return
+    if event.get("type") != f"{records.get(name).singular}.deleted":
+        return
+    record_id = uuid.UUID(str(event["record_id"]))
+    for note in session.scalars(
+        select(Note).where(Note.record_type == name, Note.record_id == record_id)
+    ):
+        delete_note(session, note.id)
+    for row in session.scalars(
+        select(Attachment).where(Attachment.record_type == name, Attachment.record_id == record_id)
+    ):
+        delete_attachment(session, row.id)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -23,6 +24,9 @@ class Storage(Protocol):
     def put(self, tenant_id: uuid.UUID, key: str, data: bytes) -> None: ...
     def open(self, tenant_id: uuid.UUID, key: str) -> BinaryIO: ...
     def delete(self, tenant_id: uuid.UUID, key: str) -> None: ...
+    def keys(self, tenant_id: uuid.UUID, before: float) -> Iterator[str]:
+        """The tenant's stored keys last written before ``before`` (a Unix time)."""
+        ...
 
 
 class LocalStorage:
@@ -51,6 +55,16 @@ class LocalStorage:
 
     def delete(self, tenant_id: uuid.UUID, key: str) -> None:
         self._path(tenant_id, key).unlink(missing_ok=True)
+
+    def keys(self, tenant_id: uuid.UUID, before: float) -> Iterator[str]:
+        folder = self.root / uuid.UUID(str(tenant_id)).hex
+        if not folder.is_dir():
+            return
+        for path in folder.glob("*/*"):
+            if _KEY.match(path.name) and path.stat().st_mtime < before:
+                yield path.name
+            elif path.name.startswith(".") and path.stat().st_mtime < before:
+                path.unlink(missing_ok=True)  # a write that never finished
 
 
 def storage() -> Storage:

@@ -119,3 +119,53 @@ def test_attachment_limits(app, tenants):
             services.add_attachment(s, "companies", company_id, "empty.txt", b"")
         default = services.add_attachment(s, "companies", company_id, "x" * 300 + ".pdf", PDF)
         assert len(default.filename) <= 200 and default.filename.endswith(".pdf")
+
+
+def test_a_deleted_records_notes_and_files_go_with_it(app, tenants):
+    a, b = tenants
+    company_id = company(app, a)
+    with app.app_context():
+        with tenant_session(a.ref) as s:
+            services.create_note(s, "companies", company_id, {"body": "Goes with it"})
+            row = services.add_attachment(s, "companies", company_id, "gone.pdf", PDF)
+            path = storage()._path(a.ref.id, row.storage_key)
+        assert path.exists()
+        with tenant_session(a.ref) as s:
+            company_services.delete_company(s, company_id)
+        with tenant_session(a.ref) as s:  # the record event job ran after the commit
+            notes = s.scalars(select(Note).where(Note.record_id == company_id)).all()
+            files = s.scalars(select(Attachment).where(Attachment.record_id == company_id)).all()
+            assert notes == [] and files == []
+            actions = [
+                e.payload["type"]
+                for e in s.scalars(select(OutboxEntry).where(OutboxEntry.job.like("%record_event")))
+                if e.payload.get("record_id") == str(company_id)
+            ]
+            assert "note.deleted" in actions
+        assert not path.exists()
+
+
+def test_files_no_attachment_names_are_swept_after_a_day(app, tenants):
+    import os
+    import time
+
+    a, b = tenants
+    with app.app_context():
+        store = storage()
+        orphan, fresh = secrets.token_hex(16), secrets.token_hex(16)
+        store.put(a.ref.id, orphan, PDF)  # an upload whose transaction never committed
+        store.put(a.ref.id, fresh, PDF)  # one that may still be committing
+        day_old = time.time() - services.ORPHAN_AGE - 60
+        os.utime(store._path(a.ref.id, orphan), (day_old, day_old))
+        company_id = company(app, a)
+        with tenant_session(a.ref) as s:
+            kept = services.add_attachment(s, "companies", company_id, "kept.pdf", PDF)
+            kept_path = store._path(a.ref.id, kept.storage_key)
+        os.utime(kept_path, (day_old, day_old))
+        with tenant_session(a.ref) as s:
+            assert services.remove_orphan_files(s, a.ref) == 1
+        assert not store._path(a.ref.id, orphan).exists()
+        assert store._path(a.ref.id, fresh).exists() and kept_path.exists()
+        with tenant_session(b.ref) as s:  # another tenant's sweep never sees these files
+            assert services.remove_orphan_files(s, b.ref) == 0
+        assert store._path(a.ref.id, fresh).exists()
