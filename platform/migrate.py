@@ -80,6 +80,15 @@ def alembic_config(tree: str, **attributes: Any) -> Config:
 
 
 # -- helpers for revision scripts ------------------------------------------------------------------
+def control_schema() -> str | None:
+    """``platform``, or what the connection translates it to (nothing on SQLite: the main file).
+    ``ALTER TABLE`` names its schema directly, without the translation ``CREATE TABLE`` gets."""
+    from alembic import op
+
+    translate = op.get_bind().get_execution_options().get("schema_translate_map") or {}
+    return translate.get(CONTROL_SCHEMA, CONTROL_SCHEMA)
+
+
 def tenant_schema() -> str:
     """The schema a tenant revision is running against (from the migration context)."""
     from alembic import op

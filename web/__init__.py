@@ -11,11 +11,13 @@ from rapport.platform.tenancy.scope import tenant_db
 from rapport.tenants import records
 from rapport.tenants.modules import services as modules
 from rapport.tenants.roles import access
+from rapport.web import timezones
 
 # Each module has a module-level ``bp``; the order is the order of registration.
 BLUEPRINT_MODULES = (
     "rapport.web.views.home",
     "rapport.web.views.auth",
+    "rapport.web.views.account",
     "rapport.web.views.workspace",
     "rapport.web.views.companies",
     "rapport.web.views.contacts",
@@ -112,7 +114,9 @@ def init_app(app: Flask) -> None:
         may_edit=lambda record: access.may_edit(tenant_db(), record),
         hidden_fields=lambda record_type: access.hidden(tenant_db(), record_type),
         administers=lambda: access.administers(tenant_db()),
+        zone_name=timezones.zone_name,
     )
+    app.jinja_env.filters["localtime"] = timezones.localtime
     app.register_error_handler(HTTPException, _handle_http_error)
     import rapport.billing as billing
 

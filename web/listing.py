@@ -51,6 +51,7 @@ from rapport.tenants.paging import Page, SortOption, keyset_page
 from rapport.tenants.roles import access
 from rapport.tenants.views import export, queries, services
 from rapport.tenants.views.models import SavedView
+from rapport.web import timezones
 
 MAX_Q = 200
 #: The list counts its rows up to this many, then says "10,000+": an exact count reads every
@@ -313,7 +314,7 @@ def _plain(value: Any) -> str:
     if isinstance(value, bool):
         return "Yes" if value else "No"
     if isinstance(value, dt.datetime):
-        return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M")
+        return timezones.localtime(value)
     if isinstance(value, Decimal):
         return format(value, "f")
     return str(value)
@@ -390,6 +391,7 @@ def export_csv(spec: ListSpec) -> Response:
     )
     cells = Cells(session, columns, spec.formats)
     cells.members()  # read from the control plane now, before the response starts
+    timezones.zone()  # likewise the viewer's zone (the rows are written after the request)
 
     def rows() -> Iterator[list[str]]:
         # The request's boundary has already ended the session's transaction by the time the

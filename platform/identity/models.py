@@ -22,6 +22,7 @@ class User(IdMixin, TimestampMixin, db.Model):
     email_verified_at: Mapped[dt.datetime | None]
     is_operator: Mapped[bool] = mapped_column(default=False)
     locale: Mapped[str] = mapped_column(String(10), default="en")
+    timezone: Mapped[str | None] = mapped_column(String(64))  # an IANA name; None shows UTC
     disabled_at: Mapped[dt.datetime | None]
 
 

@@ -27,6 +27,7 @@ from rapport.tenants.activities.links import get_record, record_label, record_ur
 from rapport.tenants.activities.models import ACTIVITY_STATUSES, LINKABLE_TYPES
 from rapport.tenants.activities.schemas import ACTIVITY_FIELDS, REMIND_CHOICES
 from rapport.tenants.picklists import queries as picklists
+from rapport.web import timezones
 from rapport.web.auth import current_user
 from rapport.web.views.fields import custom_from_form
 from rapport.web.workspace import workspace_blueprint
@@ -145,6 +146,8 @@ def _links_from_form() -> list[dict[str, str]]:
 def _form_data() -> dict[str, Any]:
     """Only the fields of the form: anything else a browser sends is not ours to store."""
     form: dict[str, Any] = {name: request.form.get(name, "") for name in ACTIVITY_FIELDS}
+    for name in ("due_at", "ends_at", "remind_at"):  # the browser's pickers carry no zone
+        form[name] = timezones.from_input(form[name])
     form["all_day"] = bool(request.form.get("all_day"))
     if request.form.get("remind_before", "") != "":
         form["remind_before"] = request.form["remind_before"]
@@ -171,8 +174,8 @@ def _render_form(template: str, status: int = 200, **context: Any):  # type: ign
 
 
 def _local(value: dt.datetime | None) -> str:
-    """A value for a ``datetime-local`` input (UTC)."""
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M") if value else ""
+    """A value for a ``datetime-local`` input (in the viewer's zone)."""
+    return timezones.to_input(value)
 
 
 def header_context() -> dict[str, Any]:
@@ -375,7 +378,7 @@ def _parse_day(raw: str | None) -> dt.date:
     try:
         return dt.date.fromisoformat((raw or "")[:10])
     except ValueError:
-        return utcnow().date()
+        return timezones.today()
 
 
 @bp.get("/calendar")
@@ -401,12 +404,12 @@ def calendar():  # type: ignore[no-untyped-def]
         prev_day = (month_start - dt.timedelta(days=1)).replace(day=1)
         next_day = month_end + dt.timedelta(days=1)
         title = f"{month_start:%B %Y}"
-    start = dt.datetime.combine(first, dt.time(0), dt.UTC)
-    end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(0), dt.UTC)
+    start = timezones.local_midnight(first)
+    end = timezones.local_midnight(last + dt.timedelta(days=1))
     items = queries.in_range(tenant_db(), start, end, owners=_owner_filter(scope))
     by_day: dict[dt.date, list[Any]] = {}
     for activity in items:
-        by_day.setdefault(activity.due_at.astimezone(dt.UTC).date(), []).append(activity)
+        by_day.setdefault(timezones.local(activity.due_at).date(), []).append(activity)
     for day_items in by_day.values():
         day_items.sort(key=lambda a: (not a.all_day, a.due_at))
     days = [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
@@ -420,7 +423,7 @@ def calendar():  # type: ignore[no-untyped-def]
         weeks=weeks,
         by_day=by_day,
         month_start=month_start,
-        today=utcnow().date(),
+        today=timezones.today(),
         anchor=day,
         prev_day=prev_day,
         next_day=next_day,

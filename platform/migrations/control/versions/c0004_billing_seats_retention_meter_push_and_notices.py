@@ -13,6 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from rapport.platform.migrate import control_schema
+
 revision = "c0004"
 down_revision = "c0003"
 branch_labels = None
@@ -28,15 +30,8 @@ adds: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def _schema() -> str | None:
-    """``platform``, or what the connection translates it to (nothing on SQLite: the main file).
-    ``ALTER TABLE`` names its schema directly, without the translation ``CREATE TABLE`` gets."""
-    translate = op.get_bind().get_execution_options().get("schema_translate_map") or {}
-    return translate.get("platform", "platform")
-
-
 def upgrade() -> None:
-    schema = _schema()
+    schema = control_schema()
     op.create_table(
         "billing_notices",
         sa.Column("tenant_id", sa.Uuid(), nullable=False),
@@ -79,7 +74,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    schema = _schema()
+    schema = control_schema()
     op.drop_column("usage_hours", "pushed_quantity", schema=schema)
     op.drop_column("subscriptions", "read_only_since", schema=schema)
     op.drop_column("subscriptions", "seats_synced_at", schema=schema)
