@@ -11,6 +11,7 @@ tenant's index from its records whenever it is in doubt.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -30,11 +31,37 @@ _UPDATED = ("record_type", "owner_id", "title", "subtitle", "title_key", "tokens
 BATCH = 2000
 
 
+def _with_other_channels(connection: Connection, documents: Sequence[Document]) -> list[Document]:
+    """Contacts' documents with every email address and phone number of theirs, not only the
+    primary ones the contact row carries (read with the connection: this runs inside flushes)."""
+    from rapport.tenants.contacts.models import ContactEmail, ContactPhone
+
+    ids = [d.record_id for d in documents if d.record_type == "contacts"]
+    if not ids:
+        return list(documents)
+    extra: dict[uuid.UUID, list[str]] = {}
+    emails, phones = ContactEmail.__table__, ContactPhone.__table__
+    for table, column in ((emails, emails.c.email), (phones, phones.c.phone)):
+        rows = connection.execute(
+            select(table.c.contact_id, column).where(
+                table.c.contact_id.in_(ids), table.c.is_primary.is_(False)
+            )
+        )
+        for contact_id, value in rows:
+            extra.setdefault(contact_id, []).append(value)
+            if table is phones:
+                extra[contact_id].append("".join(ch for ch in value if ch.isdigit()))
+    return [
+        dataclasses.replace(d, texts=(*d.texts, *extra[d.record_id])) if d.record_id in extra else d
+        for d in documents
+    ]
+
+
 def write(connection: Connection, documents: Sequence[Document]) -> None:
     """Insert or replace the index rows of these documents."""
     if not documents:
         return
-    rows = [doc.row() for doc in documents]
+    rows = [doc.row() for doc in _with_other_channels(connection, documents)]
     dialect = connection.dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = insert(_table)
@@ -70,11 +97,37 @@ def _after_flush(session: Session, _flush_context: Any) -> None:
         if type(obj) in indexed:
             gone.append(obj.id)
             changed.pop(obj.id, None)
+    _contacts_of_changed_channels(session, changed, set(gone))
     if not (changed or gone):
         return
     connection = session.connection()
     write(connection, list(changed.values()))
     remove(connection, gone)
+
+
+def _contacts_of_changed_channels(
+    session: Session, changed: dict[uuid.UUID, Document], gone: set[uuid.UUID]
+) -> None:
+    """A contact whose other addresses or numbers changed is indexed again."""
+    from rapport.tenants.contacts.models import Contact, ContactEmail, ContactPhone
+
+    touched = {
+        obj.contact_id
+        for obj in (*session.new, *session.dirty, *session.deleted)
+        if isinstance(obj, ContactEmail | ContactPhone)
+    }
+    touched -= set(changed) | gone
+    builder = builders().get(Contact)
+    for contact_id in touched:
+        contact = session.identity_map.get(session.identity_key(Contact, contact_id))
+        if contact is None:
+            with session.no_autoflush:  # inside a flush: no nested one
+                contact = session.execute(
+                    select(Contact).where(Contact.id == contact_id)
+                    .execution_options(rapport_unrestricted=True)
+                ).scalar_one_or_none()  # fmt: skip
+        if contact is not None and builder is not None:
+            changed[contact_id] = builder(contact)
 
 
 def install_hook() -> None:

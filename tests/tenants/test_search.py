@@ -262,3 +262,46 @@ def test_a_list_can_filter_its_records_through_the_index(app, tenants):
         assert list(s.scalars(select(Contact.id).where(record_filter("contacts", "%%")))) == []
     with app.app_context(), tenant_session(b.ref) as s:
         assert list(s.scalars(select(Contact.id).where(record_filter("contacts", word)))) == []
+
+
+def test_every_address_and_number_of_a_contact_finds_them(app, tenants):
+    a, b = tenants
+    tag = secrets.token_hex(3)
+    other = f"ops-{tag}@backoffice.example"
+    with app.app_context():
+        with tenant_session(a.ref) as s:
+            contact = contacts.create_contact(
+                s,
+                {"last_name": f"Channels {tag}",
+                 "emails": [{"email": f"main-{tag}@example.com", "is_primary": True},
+                            {"email": other, "label": "work"}],
+                 "phones": [{"phone": "+49 30 1111111", "is_primary": True},
+                            {"phone": "+86 10 5555 0001"}]},
+            )  # fmt: skip
+            contact_id = contact.id
+        with tenant_session(a.ref) as s:
+            assert [h.record_id for h in search(s, other).hits] == [contact_id]
+        with tenant_session(b.ref) as s:
+            assert search(s, other).hits == []
+        # The other address is removed: the contact is no longer found by it.
+        with tenant_session(a.ref) as s:
+            contacts.update_contact(
+                s, contact_id,
+                {"emails": [{"email": f"main-{tag}@example.com", "is_primary": True}]},
+                partial=True,
+            )  # fmt: skip
+        with tenant_session(a.ref) as s:
+            assert search(s, other).hits == []
+            assert [h.record_id for h in search(s, f"main-{tag}").hits] == [contact_id]
+        # A full rebuild keeps every address too.
+        with tenant_session(a.ref) as s:
+            contacts.update_contact(
+                s, contact_id,
+                {"emails": [{"email": f"main-{tag}@example.com", "is_primary": True},
+                            {"email": other}]},
+                partial=True,
+            )  # fmt: skip
+        with tenant_session(a.ref) as s:
+            index.reindex(s)
+        with tenant_session(a.ref) as s:
+            assert [h.record_id for h in search(s, other).hits] == [contact_id]
