@@ -120,6 +120,9 @@ class FilterField:
     column: Any = None  # the model attribute, for built-in columns
     custom: Field | None = None  # the definition, for custom fields
     nullable: bool = True
+    #: (value, label) of a built-in field fed by a tenant picklist (retired options included:
+    #: records keep them).
+    choices: tuple[tuple[str, str], ...] = ()
 
     @property
     def operators(self) -> tuple[str, ...]:
@@ -128,8 +131,10 @@ class FilterField:
     @property
     def options(self) -> list[tuple[str, str]]:
         """(value, label) pairs for select fields."""
-        if self.custom is None or self.kind != "select":
+        if self.kind != "select":
             return []
+        if self.custom is None:
+            return list(self.choices)
         return [(v, self.custom.option_label(v)) for v in self.custom.option_values()]
 
 
@@ -196,8 +201,26 @@ def available_fields(session: Session, record_type: str) -> list[FilterField]:
     """Every field of the record type that filters, sorts and exports: columns, then custom
     (less the fields the acting role may not see: they can be neither shown nor filtered on)."""
     hidden = _hidden(session, record_type)
-    fields = built_in_fields(record_type) + custom_fields(session, record_type)
+    fields = _picked(session, record_type, built_in_fields(record_type))
+    fields += custom_fields(session, record_type)
     return [f for f in fields if _name_of(f) not in hidden] if hidden else fields
+
+
+def _picked(session: Session, record_type: str, fields: list[FilterField]) -> list[FilterField]:
+    """Built-in fields fed by a picklist become selects of the tenant's options."""
+    picked = records.get(record_type).picked
+    if not picked:
+        return fields
+    from rapport.tenants.picklists.queries import pairs
+
+    return [
+        dataclasses.replace(
+            f, kind="select", choices=tuple(pairs(session, picked[f.key], retired=True))
+        )
+        if f.key in picked
+        else f
+        for f in fields
+    ]
 
 
 def find_field(session: Session, record_type: str, key: str) -> FilterField | None:
@@ -205,7 +228,8 @@ def find_field(session: Session, record_type: str, key: str) -> FilterField | No
     if key.startswith(CUSTOM_PREFIX):
         found = next((f for f in custom_fields(session, record_type) if f.key == key), None)
     else:
-        found = next((f for f in built_in_fields(record_type) if f.key == key), None)
+        own = [f for f in built_in_fields(record_type) if f.key == key]
+        found = next(iter(_picked(session, record_type, own)), None)
     if found is not None and _name_of(found) in _hidden(session, record_type):
         return None
     return found
@@ -269,6 +293,10 @@ def _scalar(field: FilterField, raw: str, tenant_id: uuid.UUID | None) -> Any:
             except ValueError:
                 pass
         return coerce(_loose(definition), text, tenant_id=tenant_id)
+    if kind == "select":  # a built-in field fed by a picklist
+        if text not in {value for value, _label in field.choices}:
+            raise Invalid("Choose one of the options.")
+        return text
     if kind == "text":
         return text
     if kind == "boolean":

@@ -14,6 +14,7 @@ by :func:`rapport.platform.metadata.tenant_metadata`, which the lookups below ca
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import inspect
@@ -32,6 +33,8 @@ class RecordType:
     singular: str  # the audit target type: "company"
     components: tuple[str, str] | None  # OpenAPI component names (output, input), if any
     module: str  # the tenant module that owns it (modules can be switched off)
+    #: Built-in fields whose values come from a tenant picklist: field → list key.
+    picked: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def table(self) -> str:
@@ -55,12 +58,13 @@ def register(
     singular: str,
     components: tuple[str, str] | None = None,
     module: str = "sales",
+    picked: Mapping[str, str] | None = None,
 ) -> RecordType:
     """Declare ``model`` a customizable record type (idempotent for the same model)."""
     existing = _registry.get(name)
     if existing is not None and existing.model is not model:
         raise ValueError(f"record type {name!r} is already registered for {existing.model}")
-    kind = RecordType(name, model, label, singular, components, module)
+    kind = RecordType(name, model, label, singular, components, module, dict(picked or {}))
     _registry[name] = kind
     return kind
 

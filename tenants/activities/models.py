@@ -76,4 +76,5 @@ records.register(
     singular="activity",
     components=("Activity", "ActivityInput"),
     module="activities",
+    picked={"kind": "activity_type"},
 )

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from rapport.platform.audit import chain as audit
 from rapport.platform.db import get_or_not_found, utcnow
 from rapport.platform.errors import Conflict, ValidationFailed
-from rapport.tenants import events
+from rapport.tenants import events, records
 from rapport.tenants.activities import reminders
 from rapport.tenants.activities.links import check_record
 from rapport.tenants.activities.models import Activity, ActivityLink
@@ -44,7 +44,7 @@ events.declare("visit.checked_in", "Someone checked in on a visit (time, positio
 #: The most records one activity may concern.
 MAX_LINKS = 20
 #: Activity field -> the picklist its value comes from.
-PICKED = {"kind": "activity_type"}
+PICKED = records.get("activities").picked
 
 
 def snapshot(activity: Activity) -> dict[str, Any]:

@@ -91,4 +91,5 @@ records.register(
     singular="company",
     components=("Company", "CompanyInput"),
     module="core",
+    picked={"industry": "industry"},
 )

@@ -16,7 +16,7 @@ from rapport.platform.audit import chain as audit
 from rapport.platform.db import db
 from rapport.platform.errors import Conflict, NotFound, ValidationFailed
 from rapport.platform.identity.models import Membership
-from rapport.tenants import events
+from rapport.tenants import events, records
 from rapport.tenants.companies.models import Company, CompanyTeamMember
 from rapport.tenants.companies.queries import get_company
 from rapport.tenants.companies.schemas import (
@@ -87,7 +87,7 @@ def snapshot(company: Company) -> dict[str, Any]:
 
 
 #: Company field -> the picklist its value comes from.
-PICKED = {"industry": "industry"}
+PICKED = records.get("companies").picked
 
 
 def create_company(session: Session, data: Mapping[str, Any]) -> Company:

@@ -78,4 +78,11 @@ class DealContact(IdMixin, TenantBase):
     role: Mapped[str | None] = mapped_column(String(100))
 
 
-records.register(Deal, "deals", label="Deals", singular="deal", components=("Deal", "DealInput"))
+records.register(
+    Deal,
+    "deals",
+    label="Deals",
+    singular="deal",
+    components=("Deal", "DealInput"),
+    picked={"lost_reason": "loss_reason"},
+)

@@ -68,4 +68,5 @@ records.register(
     singular="lead",
     components=("Lead", "LeadInput"),
     module="leads",
+    picked={"status": "lead_status", "source": "lead_source", "industry": "industry"},
 )

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from rapport.platform.audit import chain as audit
 from rapport.platform.db import utcnow
 from rapport.platform.errors import Conflict, ValidationFailed
-from rapport.tenants import events, picklists
+from rapport.tenants import events, picklists, records
 from rapport.tenants.companies import services as company_services
 from rapport.tenants.companies.models import Company
 from rapport.tenants.companies.schemas import load
@@ -49,7 +49,7 @@ def snapshot(lead: Lead) -> dict[str, Any]:
 
 
 #: Lead field -> the picklist its value comes from (converting alone sets "converted").
-PICKED = {"status": "lead_status", "source": "lead_source", "industry": "industry"}
+PICKED = records.get("leads").picked
 
 
 def _load(

@@ -272,3 +272,35 @@ def test_sort_keys_page_deep_with_nulls_and_ties(app, tenants):
                     limit=5,
                 )  # fmt: skip
                 assert [c.id for c in back.items] == seen[-8:-3], token
+
+
+def test_fields_fed_by_a_picklist_filter_as_selects_of_the_tenants_options(
+    app, new_tenant, tenants
+):
+    from rapport.tenants.leads import services as leads
+    from rapport.tenants.leads.models import Lead
+    from rapport.tenants.picklists import services as picklists
+    from rapport.tenants.picklists.queries import options
+
+    ws, b = new_tenant("Picked"), tenants[1]
+    with app.app_context():
+        with tenant_session(ws.ref) as s:
+            working = next(o for o in options(s, "lead_status") if o.value == "working")
+            picklists.update_option(s, working.id, {"label": "In progress"})
+            leads.create_lead(s, {"last_name": "Busy", "status": "working"})
+            leads.create_lead(s, {"last_name": "Fresh", "status": "new"})
+        with tenant_session(ws.ref) as s:
+            field = filtering.find_field(s, "leads", "status")
+            assert field.kind == "select" and ("working", "In progress") in field.options
+            conditions = filtering.parse(s, "leads", [("status", "eq", "working")])
+            names = s.scalars(filtering.apply(s, "leads", select(Lead.last_name), conditions)).all()
+            assert names == ["Busy"]
+            with pytest.raises(ValidationFailed) as bad:
+                filtering.parse(s, "leads", [("status", "eq", "bogus")])
+            assert bad.value.errors == {"status": ["Choose one of the options."]}
+            with pytest.raises(ValidationFailed) as bad:
+                filtering.parse(s, "leads", [("status", "contains", "wor")])
+            assert "does not apply" in bad.value.errors["status"][0]
+        with tenant_session(b.ref) as s:  # the other workspace keeps its own labels
+            field = filtering.find_field(s, "leads", "status")
+            assert ("working", "Working") in field.options
