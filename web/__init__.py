@@ -113,6 +113,7 @@ def init_app(app: Flask) -> None:
         can=lambda record_type, action: access.can(tenant_db(), record_type, action),
         may_edit=lambda record: access.may_edit(tenant_db(), record),
         hidden_fields=lambda record_type: access.hidden(tenant_db(), record_type),
+        read_only_fields=lambda record_type: access.read_only(tenant_db(), record_type),
         administers=lambda: access.administers(tenant_db()),
         zone_name=timezones.zone_name,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 import secrets
 
 from sqlalchemy import select
@@ -186,3 +187,33 @@ def test_a_module_switched_off_disappears_everywhere(app, client, auth, tenants,
     with app.app_context(), tenant_session(ws.ref) as s:
         entries = s.scalars(select(AuditEntry).where(AuditEntry.action == "module.switched")).all()
         assert [e.changes for e in entries] == [{"leads": [True, False]}, {"leads": [False, True]}]
+
+
+def test_a_read_only_field_is_shown_locked_and_kept_when_the_form_is_saved(
+    app, client, auth, tenants, new_tenant
+):
+    ws = new_tenant("Locked")
+    _b = tenants[1]
+    with app.app_context(), tenant_session(ws.ref) as s:
+        role = roles.create_role(s, "Clerk", copy_of="manager")
+        roles.update_role(s, role.id, fields_spec={"companies": {"phone": "read_only"}})
+        company = companies.create_company(s, {"name": "Kept Ltd", "phone": "+1 555 0100"})
+        company_id, key = company.id, role.key
+    person = add_member(app, ws, key)
+    auth.login_as(person)
+    form = text(client.get(f"/{ws.slug}/companies/{company_id}/edit"))
+    locked = re.search(r'<fieldset class="locked" disabled>(.*?)</fieldset>', form, re.S)
+    assert locked and 'name="phone"' in locked.group(1) and "+1 555 0100" in locked.group(1)
+    # A disabled field is not sent: the company keeps its number, the rename goes through.
+    saved = auth.post(f"/{ws.slug}/companies/{company_id}/edit", {"name": "Kept Renamed Ltd"})
+    assert saved.status_code in (302, 303), text(saved)[:400]
+    with app.app_context(), tenant_session(ws.ref) as s:
+        from rapport.tenants.companies.models import Company
+
+        company = s.get(Company, company_id)
+        assert (company.name, company.phone) == ("Kept Renamed Ltd", "+1 555 0100")
+    # Sending a new number anyway is refused, with the field named.
+    refused = auth.post(
+        f"/{ws.slug}/companies/{company_id}/edit", {"name": "Kept Renamed Ltd", "phone": "+1 9"}
+    )
+    assert refused.status_code in (403, 422) and "Phone" in text(refused)
