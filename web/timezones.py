@@ -9,23 +9,11 @@ fields, which carry no zone, to and from UTC.
 from __future__ import annotations
 
 import datetime as dt
-import functools
-import zoneinfo
 from typing import Any
 
 from flask import g, has_request_context
 
-UTC_NAME = "UTC"
-
-
-@functools.cache
-def zone_names() -> tuple[str, ...]:
-    """Every IANA zone name this machine knows, sorted (the account page's choices)."""
-    return tuple(sorted(zoneinfo.available_timezones()))
-
-
-def valid(name: str | None) -> bool:
-    return bool(name) and name in zone_names()
+from rapport.platform.timezones import UTC_NAME, format_in, in_zone, zone_of
 
 
 def zone() -> dt.tzinfo:
@@ -37,35 +25,23 @@ def zone() -> dt.tzinfo:
         from rapport.web.auth import current_user
 
         user = current_user()
-        name = getattr(user, "timezone", None) if user is not None else None
-        found = zoneinfo.ZoneInfo(name) if valid(name) else dt.UTC
+        found = zone_of(getattr(user, "timezone", None) if user is not None else None)
         g._viewer_zone = found
     return found
 
 
 def zone_name() -> str:
-    found = zone()
-    return getattr(found, "key", UTC_NAME)
+    return getattr(zone(), "key", UTC_NAME)
 
 
 def local(value: Any) -> Any:
     """An aware (or naive UTC) datetime in the viewer's zone; anything else as it is."""
-    if not isinstance(value, dt.datetime):
-        return value
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)
-    return value.astimezone(zone())
+    return in_zone(value, zone())
 
 
 def localtime(value: Any, fmt: str = "%Y-%m-%d %H:%M", with_zone: bool = True) -> str:
     """``value`` formatted in the viewer's zone, followed by the zone's abbreviation."""
-    if value is None:
-        return ""
-    shown = local(value)
-    text = shown.strftime(fmt)
-    if with_zone and isinstance(shown, dt.datetime):
-        text = f"{text} {shown.strftime('%Z') or zone_name()}"
-    return text
+    return format_in(value, zone(), fmt, with_zone)
 
 
 def to_input(value: dt.datetime | None) -> str:

@@ -31,6 +31,7 @@ from redis import Redis
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from rapport.platform import timezones
 from rapport.platform.db import db, utcnow
 from rapport.platform.jobs import outbox
 from rapport.platform.jobs.registry import job
@@ -245,7 +246,9 @@ def send_reminder_email(
         return False
     settings = current_app.config["RAPPORT"]
     link = f"{settings.base_url.rstrip('/')}/{tenant.slug}/activities/{activity.id}"
-    when = activity.due_at.strftime("%a %d %b %Y, %H:%M UTC") if activity.due_at else "no date set"
+    # In the owner's own time zone, as the app shows it to them.
+    zone = timezones.zone_of(user.timezone)
+    when = timezones.format_in(activity.due_at, zone, "%a %d %b %Y, %H:%M") or "no date set"
     text = (
         f"Hello {user.name or user.email},\n\n"
         f"A reminder from {tenant.name}: {activity.kind} “{activity.subject}”.\n"

@@ -88,3 +88,23 @@ def test_a_lost_index_is_rebuilt_from_the_database(app, tenants, smtp):
         assert reminders.index(app).score(str(a.ref.id)) is None
         reminders.dispatch_reminders(db.session)
     assert len([m for m in smtp.to(a.owner_email) if subject in str(m["Subject"])]) == 1
+
+
+def test_the_reminder_email_gives_the_time_in_the_owners_zone(app, tenants, new_tenant, smtp):
+    from rapport.platform.identity.models import User
+
+    ws, _b = new_tenant("Zoned"), tenants[1]
+    with app.app_context():
+        db.session.get(User, ws.owner_id).timezone = "Asia/Taipei"
+        db.session.commit()
+    subject = f"Call Chen {secrets.token_hex(3)}"
+    activity_id = _reminder(app, ws, subject)
+    with app.app_context():
+        reminders.dispatch_reminders(db.session)
+        with tenant_session(ws.ref) as s:
+            due = s.get(Activity, activity_id).due_at
+    (mail,) = [m for m in smtp.to(ws.owner_email) if subject in str(m["Subject"])]
+    body = smtp.text(mail)
+    taipei = (due.astimezone(dt.UTC) + dt.timedelta(hours=8)).strftime("%a %d %b %Y, %H:%M")
+    assert f"When: {taipei} CST" in body  # Taipei is UTC+8 all year
+    assert "UTC" not in body

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
+from rapport.platform import timezones
 from rapport.platform.audit.chain import record_platform
 from rapport.platform.db import db
-from rapport.web import timezones
 from rapport.web.auth import current_user, login_required
 
 bp = Blueprint("account", __name__, url_prefix="/account")
