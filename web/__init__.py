@@ -7,6 +7,7 @@ import importlib
 from flask import Flask, current_app, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
 
+from rapport.platform.errors import DomainError, ValidationFailed
 from rapport.platform.tenancy.scope import tenant_db
 from rapport.tenants import records
 from rapport.tenants.modules import services as modules
@@ -97,6 +98,23 @@ def _handle_http_error(exc: HTTPException):  # type: ignore[no-untyped-def]
     ), exc.code
 
 
+def _handle_domain_error(exc: DomainError):  # type: ignore[no-untyped-def]
+    """A service's refusal that no view caught (a 403 from the roles, a 404, a 409): a page that
+    says why, with the status it means, never a 500."""
+    status = exc.status if 400 <= exc.status < 500 else 400
+    if request.path.startswith("/api/"):  # the API's blueprints answer their own; a safety net
+        from rapport.api.errors import error_response
+
+        return error_response(status, exc.message)
+    title, _default = _TITLES.get(status, ("Not possible", ""))
+    message = exc.message
+    if isinstance(exc, ValidationFailed) and exc.errors:
+        message = " ".join(m for messages in exc.errors.values() for m in messages)
+    return render_template(
+        "errors/error.html", code=status, title=title, message=message
+    ), status
+
+
 def init_app(app: Flask) -> None:
     from rapport.platform.identity import sessions
     from rapport.tenants.fields import services as custom_fields
@@ -111,7 +129,7 @@ def init_app(app: Flask) -> None:
         current_user=current_user,
         workspace_nav=workspace_nav,
         can=lambda record_type, action: access.can(tenant_db(), record_type, action),
-        may_edit=lambda record: access.may_edit(tenant_db(), record),
+        may=lambda record, action: access.may(tenant_db(), record, action),
         hidden_fields=lambda record_type: access.hidden(tenant_db(), record_type),
         read_only_fields=lambda record_type: access.read_only(tenant_db(), record_type),
         administers=lambda: access.administers(tenant_db()),
@@ -119,6 +137,8 @@ def init_app(app: Flask) -> None:
     )
     app.jinja_env.filters["localtime"] = timezones.localtime
     app.register_error_handler(HTTPException, _handle_http_error)
+    # Registered before billing's handlers of its own subclasses, which Flask prefers anyway.
+    app.register_error_handler(DomainError, _handle_domain_error)
     import rapport.billing as billing
 
     billing.init_app(app)

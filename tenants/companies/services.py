@@ -28,6 +28,7 @@ from rapport.tenants.companies.schemas import (
 from rapport.tenants.contacts.models import Contact, ContactCompany
 from rapport.tenants.fields import services as custom_fields
 from rapport.tenants.picklists import services as picklists
+from rapport.tenants.roles import access
 from rapport.tenants.teams import services as routing
 from rapport.tenants.teams.queries import Place
 
@@ -192,6 +193,7 @@ def add_team_member(
 ) -> CompanyTeamMember:
     """Put a member on the company's account team; Conflict if they are on it already."""
     company = get_company(session, company_id)
+    access.require_may(session, company, "update")
     values = load(TeamMemberSchema(), data)
     if not is_member(session, values["user_id"]):
         raise ValidationFailed({"user_id": ["Choose a member from the list."]})
@@ -222,6 +224,7 @@ def remove_team_member(
 ) -> None:
     """Take someone off the company's account team."""
     company = get_company(session, company_id)
+    access.require_may(session, company, "update")
     member = session.get(CompanyTeamMember, uuid.UUID(str(member_id)))
     if member is None or member.company_id != company.id:
         raise NotFound("team member")

@@ -23,17 +23,18 @@ from sqlalchemy.orm import Session
 from rapport.platform.audit import chain as audit
 from rapport.platform.audit.context import current_actor
 from rapport.platform.db import get_or_not_found
-from rapport.platform.errors import ValidationFailed
+from rapport.platform.errors import NotFound, PermissionDenied, ValidationFailed
 from rapport.platform.ids import new_id
 from rapport.platform.jobs import outbox
 from rapport.platform.jobs.registry import job
 from rapport.platform.tenancy.models import TenantRef
 from rapport.tenants import events, records
-from rapport.tenants.activities.links import check_record
+from rapport.tenants.activities.links import check_record, get_record
 from rapport.tenants.companies.schemas import RecordSchema, load
 from rapport.tenants.notes.models import Attachment, Note
 from rapport.tenants.notes.sniff import Refused, sniff
 from rapport.tenants.notes.storage import storage
+from rapport.tenants.roles import access
 
 events.declare("note.created", "A note was added to a record.")
 events.declare("note.deleted", "A note was deleted.")
@@ -63,9 +64,31 @@ def note_snapshot(note: Note) -> dict[str, Any]:
     return {"record_type": note.record_type, "record_id": str(note.record_id), "body": note.body}
 
 
+def _may_change(session: Session, record_type: str, record_id: uuid.UUID | str) -> uuid.UUID:
+    """The record's id, once the acting role may change it (notes and files are part of it)."""
+    record_id = check_record(session, record_type, record_id)
+    access.require_may(session, get_record(session, record_type, record_id), "update")
+    return record_id
+
+
+def _parent_may_change(session: Session, record_type: str, record_id: uuid.UUID) -> None:
+    """Deleting a note or file needs the right to change its record (a deleted record's leftovers
+    need none; one the role cannot see is refused)."""
+    try:
+        record = get_record(session, record_type, record_id)
+    except NotFound:
+        with access.unrestricted(session):
+            try:
+                get_record(session, record_type, record_id)
+            except NotFound:
+                return
+        raise PermissionDenied("Your role may not change that record.") from None
+    access.require_may(session, record, "update")
+
+
 def create_note(session: Session, record_type: str, record_id: uuid.UUID | str, data: Any) -> Note:
     """Add a note to a record; raise ValidationFailed naming the bad field."""
-    record_id = check_record(session, record_type, record_id)
+    record_id = _may_change(session, record_type, record_id)
     values = load(NoteSchema(), dict(data))
     note = Note(record_type=record_type, record_id=record_id, body=values["body"], **_author())
     session.add(note)
@@ -82,6 +105,7 @@ def get_note(session: Session, note_id: uuid.UUID | str) -> Note:
 
 def delete_note(session: Session, note_id: uuid.UUID | str) -> Note:
     note = get_note(session, note_id)
+    _parent_may_change(session, note.record_type, note.record_id)
     before = note_snapshot(note)
     session.delete(note)
     session.flush()
@@ -116,7 +140,7 @@ def add_attachment(
     max_bytes: int = MAX_ATTACHMENT_BYTES,
 ) -> Attachment:
     """Store a file on a record; refuse empty, too large, executable or markup content."""
-    record_id = check_record(session, record_type, record_id)
+    record_id = _may_change(session, record_type, record_id)
     if len(data) > max_bytes:
         limit = f"{max_bytes / (1024 * 1024):g} MB"
         raise ValidationFailed({"file": [f"The file is larger than {limit}."]})
@@ -150,6 +174,7 @@ def get_attachment(session: Session, attachment_id: uuid.UUID | str) -> Attachme
 
 def delete_attachment(session: Session, attachment_id: uuid.UUID | str) -> Attachment:
     row = get_attachment(session, attachment_id)
+    _parent_may_change(session, row.record_type, row.record_id)
     before = attachment_snapshot(row)
     session.delete(row)
     session.flush()

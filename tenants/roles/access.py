@@ -125,8 +125,13 @@ def require(session: Session, record_type: str, action: str) -> None:
         raise PermissionDenied(f"Your role may not {_VERBS.get(action, action)} {label}.".strip())
 
 
-_VERBS = {"create": "create", "read": "see", "update": "change", "delete": "delete"}
-_VERBS["export"] = "export"
+_VERBS = {
+    "create": "create",
+    "read": "see",
+    "update": "change",
+    "delete": "delete",
+    "export": "export",
+}
 
 
 def hidden(session: Session, record_type: str) -> frozenset[str]:
@@ -141,16 +146,25 @@ def read_only(session: Session, record_type: str) -> frozenset[str]:
     return frozenset() if principal is None else principal.policy.not_editable(record_type)
 
 
-def may_edit(session: Session, record: Any) -> bool:
-    """Whether the role may change this record (for showing the edit and delete buttons)."""
+def may(session: Session, record: Any, action: str) -> bool:
+    """Whether the role may ``update`` or ``delete`` this record (to offer the buttons)."""
     kind = records.for_model(type(record))
     principal = _active(session)
     if kind is None or principal is None:
         return True
-    if not principal.policy.can(kind.name, "update"):
+    if not principal.policy.can(kind.name, action):
         return False
     owners = principal.owners(session, kind.name)
     return owners is None or getattr(record, "owner_id", None) in owners
+
+
+def require_may(session: Session, record: Any, action: str) -> None:
+    """Refuse (403) a change to what belongs to ``record`` (its account team, notes, files)
+    unless the role may ``action`` the record itself."""
+    if not may(session, record, action):
+        kind = records.for_model(type(record))
+        label = kind.singular if kind else "record"
+        raise PermissionDenied(f"Your role may not {_VERBS.get(action, action)} this {label}.")
 
 
 def administers(session: Session) -> bool:

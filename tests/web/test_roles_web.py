@@ -217,3 +217,42 @@ def test_a_read_only_field_is_shown_locked_and_kept_when_the_form_is_saved(
         f"/{ws.slug}/companies/{company_id}/edit", {"name": "Kept Renamed Ltd", "phone": "+1 9"}
     )
     assert refused.status_code in (403, 422) and "Phone" in text(refused)
+
+
+def test_edit_and_delete_are_offered_only_to_roles_that_may(app, client, auth, tenants):
+    a, _b = tenants
+    with app.app_context(), tenant_session(a.ref) as s:
+        company_id = companies.create_company(s, {"name": f"Buttons {secrets.token_hex(2)}"}).id
+    edit = f'href="/{a.slug}/companies/{company_id}/edit"'
+    delete = f'href="/{a.slug}/companies/{company_id}/delete"'
+    auth.login_as(add_member(app, a, "read_only"))
+    page = text(client.get(f"/{a.slug}/companies/{company_id}"))
+    assert "Buttons" in page and edit not in page and delete not in page
+    auth.logout()
+    auth.login_as(a)
+    page = text(client.get(f"/{a.slug}/companies/{company_id}"))
+    assert edit in page and delete in page
+
+
+def test_a_read_only_member_cannot_add_notes_or_change_the_account_team(
+    app, client, auth, tenants
+):
+    a, _b = tenants
+    with app.app_context(), tenant_session(a.ref) as s:
+        company_id = companies.create_company(s, {"name": f"Noted {secrets.token_hex(2)}"}).id
+    auth.login_as(add_member(app, a, "read_only"))
+    page = text(client.get(f"/{a.slug}/notes/companies/{company_id}"))
+    assert "not add or remove them" in page
+    refused = auth.post(
+        f"/{a.slug}/notes/",
+        {"record_type": "companies", "record_id": str(company_id), "body": "Sneaky"},
+    )
+    assert refused.status_code == 403
+    refused = auth.post(
+        f"/{a.slug}/companies/{company_id}/team", {"user_id": str(a.owner_id), "role": "support"}
+    )
+    assert refused.status_code == 403
+    with app.app_context(), tenant_session(a.ref) as s:
+        from rapport.tenants.notes import queries as notes
+
+        assert notes.record_notes(s, "companies", company_id) == []
