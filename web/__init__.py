@@ -110,9 +110,7 @@ def _handle_domain_error(exc: DomainError):  # type: ignore[no-untyped-def]
     message = exc.message
     if isinstance(exc, ValidationFailed) and exc.errors:
         message = " ".join(m for messages in exc.errors.values() for m in messages)
-    return render_template(
-        "errors/error.html", code=status, title=title, message=message
-    ), status
+    return render_template("errors/error.html", code=status, title=title, message=message), status
 
 
 def init_app(app: Flask) -> None:

@@ -234,9 +234,7 @@ def test_edit_and_delete_are_offered_only_to_roles_that_may(app, client, auth, t
     assert edit in page and delete in page
 
 
-def test_a_read_only_member_cannot_add_notes_or_change_the_account_team(
-    app, client, auth, tenants
-):
+def test_a_read_only_member_cannot_add_notes_or_change_the_account_team(app, client, auth, tenants):
     a, _b = tenants
     with app.app_context(), tenant_session(a.ref) as s:
         company_id = companies.create_company(s, {"name": f"Noted {secrets.token_hex(2)}"}).id
