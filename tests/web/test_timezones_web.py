@@ -19,6 +19,24 @@ def text(response) -> str:  # type: ignore[no-untyped-def]
     return html.unescape(response.get_data(as_text=True))
 
 
+def member_in(app, tenant, zone: str):  # type: ignore[no-untyped-def]
+    """A manager of the workspace whose account is set to ``zone``."""
+    person = add_member(app, tenant, "manager")
+    with app.app_context():
+        db.session.get(User, person.user_id).timezone = zone
+        db.session.commit()
+    return person
+
+
+def plan_activity(auth, tenant, person, kind: str, subject: str, due_at: str):  # type: ignore[no-untyped-def]
+    """Plan an activity through the browser's form, as ``person``."""
+    auth.login_as(person)
+    return auth.post(
+        f"/{tenant.slug}/activities/",
+        {"kind": kind, "subject": subject, "due_at": due_at, "owner_id": str(person.user_id)},
+    )
+
+
 def test_a_member_chooses_their_zone_on_the_account_page(app, client, auth, tenants):
     a, _b = tenants
     person = add_member(app, a)
@@ -36,17 +54,9 @@ def test_a_member_chooses_their_zone_on_the_account_page(app, client, auth, tena
 
 def test_times_are_entered_and_shown_in_the_members_zone(app, client, auth, tenants):
     a, b = tenants
-    person = add_member(app, a, "manager")
-    with app.app_context():
-        db.session.get(User, person.user_id).timezone = "Asia/Shanghai"
-        db.session.commit()
-    auth.login_as(person)
+    person = member_in(app, a, "Asia/Shanghai")
     subject = f"Breakfast meeting {secrets.token_hex(3)}"
-    created = auth.post(
-        f"/{a.slug}/activities/",
-        {"kind": "meeting", "subject": subject, "due_at": "2031-12-01T09:30",
-         "owner_id": str(person.user_id)},
-    )  # fmt: skip
+    created = plan_activity(auth, a, person, "meeting", subject, "2031-12-01T09:30")
     assert created.status_code == 303, text(created)[:500]
     activity_id = created.headers["Location"].rstrip("/").rsplit("/", 1)[-1]
     with app.app_context(), tenant_session(a.ref) as s:
@@ -71,17 +81,9 @@ def test_times_are_entered_and_shown_in_the_members_zone(app, client, auth, tena
 
 def test_a_late_evening_in_utc_is_the_next_morning_on_the_calendar(app, client, auth, tenants):
     a, _b = tenants
-    person = add_member(app, a, "manager")
-    with app.app_context():
-        db.session.get(User, person.user_id).timezone = "Asia/Seoul"
-        db.session.commit()
-    auth.login_as(person)
+    person = member_in(app, a, "Asia/Seoul")
     subject = f"Early call {secrets.token_hex(3)}"
-    created = auth.post(
-        f"/{a.slug}/activities/",
-        {"kind": "call", "subject": subject, "due_at": "2031-12-02T07:00",
-         "owner_id": str(person.user_id)},
-    )  # fmt: skip
+    created = plan_activity(auth, a, person, "call", subject, "2031-12-02T07:00")
     assert created.status_code == 303
     # 07:00 in Seoul on 2 December is 22:00 UTC on 1 December.
     month = text(client.get(f"/{a.slug}/activities/calendar?view=month&date=2031-12-01"))
