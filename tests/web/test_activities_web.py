@@ -187,3 +187,32 @@ def test_the_list_has_an_empty_state_for_a_new_workspace(client, auth, new_tenan
     body = page_text(client.get(f"/{fresh.slug}/activities/"))
     assert "Nothing on your list" in body and "No reminders are due" in body
     assert "No visit plans yet" in page_text(client.get(f"/{fresh.slug}/visits/"))
+
+
+def test_the_table_filters_chooses_columns_and_exports_what_it_shows(client, auth, app, tenants):
+    a, b = tenants
+    tag = secrets.token_hex(3)
+    with app.app_context(), tenant_session(a.ref) as s:
+        for i, kind in enumerate(("call", "meeting", "call")):
+            services.create_activity(
+                s,
+                {"kind": kind, "subject": f"Table {tag} {i}", "owner_id": str(a.owner_id),
+                 "due_at": f"2031-03-0{i + 1}T10:00"},
+            )  # fmt: skip
+    auth.login_as(a)
+    base = f"/{a.slug}/activities/table?applied=1&q=Table {tag}"
+    calls = page_text(client.get(base + "&ff=kind&fo=eq&fv=call&col=subject&col=kind&col=due_at"))
+    found = re.findall(rf">(Table {tag} \d)</a>", calls)
+    assert sorted(found) == [f"Table {tag} 0", f"Table {tag} 2"]
+    assert "Call" in calls  # the kind's label from the picklist
+    exported = client.get(
+        f"/{a.slug}/activities/table/export.csv?applied=1&q=Table {tag}"
+        "&ff=kind&fo=eq&fv=call&col=subject&col=kind"
+    )
+    assert exported.status_code == 200
+    rows = exported.get_data(as_text=True).lstrip("\ufeff").strip().splitlines()  # Excel BOM
+    assert rows[0].split(",")[:2] == ["Subject", "Kind"] and len(rows) == 3
+    auth.logout()
+    auth.login_as(b)
+    other = page_text(client.get(f"/{b.slug}/activities/table?q=Table {tag}"))
+    assert re.findall(rf">(Table {tag} \d)</a>", other) == []

@@ -24,10 +24,10 @@ from rapport.platform.tenancy.scope import tenant_db
 from rapport.tenants import records
 from rapport.tenants.activities import queries, services
 from rapport.tenants.activities.links import get_record, record_label, record_url
-from rapport.tenants.activities.models import ACTIVITY_STATUSES, LINKABLE_TYPES
+from rapport.tenants.activities.models import ACTIVITY_STATUSES, LINKABLE_TYPES, Activity
 from rapport.tenants.activities.schemas import ACTIVITY_FIELDS, REMIND_CHOICES
 from rapport.tenants.picklists import queries as picklists
-from rapport.web import timezones
+from rapport.web import listing, timezones
 from rapport.web.auth import current_user
 from rapport.web.views.fields import custom_from_form
 from rapport.web.workspace import workspace_blueprint
@@ -217,6 +217,40 @@ def index():  # type: ignore[no-untyped-def]
         record_url=record_url,
         **header_context(),
     )
+
+
+# -- the table: every activity through the shared list (filters, columns, views, CSV) ------------
+def _status_filter() -> list[tuple[str, str, str]]:
+    status = request.args.get("status")
+    return [("status", "eq", status)] if status in ACTIVITY_STATUSES else []
+
+
+def table_spec() -> listing.ListSpec:
+    """Every activity as a table (the agenda at ``index`` is the day-to-day view)."""
+    return listing.ListSpec(
+        record_type="activities",
+        endpoint="activities.table",
+        routes="activities.list",
+        singular="activity",
+        plural="activities",
+        title_column="subject",
+        detail=lambda activity: url_for("activities.detail", activity_id=activity.id),
+        default_columns=("subject", "kind", "due_at", "status", "owner_id", "outcome"),
+        default_sort="-due_at",
+        search=lambda q: Activity.subject.icontains(q, autoescape=True),
+        search_placeholder="Search activities by subject",
+        labels=LABELS,
+        legacy_filters=_status_filter,
+        formats={"kind": lambda value: picklists.label(tenant_db(), "activity_type", value)},
+    )  # fmt: skip
+
+
+@bp.get("/table", endpoint="table")
+def table_view():  # type: ignore[no-untyped-def]
+    return listing.render_list(table_spec(), "activities/table.html", **header_context())
+
+
+listing.add_routes(bp, table_spec, "/table")
 
 
 # -- create, show, edit, delete --------------------------------------------------------------------
