@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from rapport.platform.audit import chain as audit
 from rapport.platform.db import db, get_or_not_found
 from rapport.platform.errors import Conflict, PermissionDenied, ValidationFailed
+from rapport.platform.ids import new_id
 from rapport.platform.tenancy.versions import TenantVersioned
 from rapport.tenants import records
 from rapport.tenants.roles.models import Role
@@ -46,6 +47,29 @@ def policy(session: Session, key: str) -> Policy:
     if found is not None:
         return found
     return default_policy(key) or NOBODY
+
+
+def hidden_anywhere(session: Session) -> dict[str, frozenset[str]]:
+    """Per record type, the fields some role of the workspace may not see (the search index
+    leaves their text out, so no role finds a record by what it hides)."""
+    found: dict[str, set[str]] = {}
+    for each in _policies.get(session).values():
+        for record_type, rules in each.fields.items():
+            names = {name for name, rule in rules.items() if rule == "hidden"}
+            found.setdefault(record_type, set()).update(names)
+    return {record_type: frozenset(names) for record_type, names in found.items() if names}
+
+
+def _reindex_if_hiding_changed(session: Session, before: dict[str, frozenset[str]]) -> None:
+    """Rebuild the search index after the commit when the fields some role hides changed."""
+    from rapport.platform.jobs import outbox
+    from rapport.tenants.search.index import reindex_tenant
+
+    _policies.changed(session)
+    after = hidden_anywhere(session)
+    if after != before:
+        key = "|".join(f"{t}:{','.join(sorted(n))}" for t, n in sorted(after.items()))
+        outbox.add(session, reindex_tenant, {}, event_key=f"search.reindex:{new_id()}:{key}"[:200])
 
 
 def roles(session: Session) -> list[Role]:
@@ -207,6 +231,7 @@ def update_role(
             if before != rule:
                 diff[f"records.{type_name}"] = [before, rule]
         role.records = clean
+    hiding = hidden_anywhere(session)
     if fields_spec is not None:
         clean_fields = _clean_fields(session, fields_spec)
         if clean_fields != (role.fields or {}):
@@ -215,7 +240,7 @@ def update_role(
     if diff:
         session.flush()
         audit.record(session, "role.updated", "role", role.id, diff)
-        _policies.changed(session)
+        _reindex_if_hiding_changed(session, hiding)
     return role
 
 
@@ -249,7 +274,8 @@ def delete_role(session: Session, role_id: uuid.UUID | str) -> None:
             f"{held} member{'s' if held != 1 else ''} or API key{'s' if held != 1 else ''} "
             "still hold this role; give them another role first."
         )
+    hiding = hidden_anywhere(session)
     audit.record(session, "role.deleted", "role", role.id, {"name": [role.name, None]})
     session.delete(role)
     session.flush()
-    _policies.changed(session)
+    _reindex_if_hiding_changed(session, hiding)

@@ -9,7 +9,9 @@ from __future__ import annotations
 import importlib
 import re
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -46,10 +48,31 @@ def _digits(phone: str | None) -> str | None:
     return digits or None
 
 
-def _custom_texts(custom: dict[str, Any] | None) -> list[str]:
+#: Per record type, the custom fields left out of the index: those some role of the tenant may
+#: not see (a search must not find a record by what it hides). Set by the index around the
+#: documents it builds (:func:`leaving_out`).
+_UNSEARCHABLE: ContextVar[Mapping[str, frozenset[str]] | None] = ContextVar(
+    "unsearchable", default=None
+)
+
+
+@contextmanager
+def leaving_out(fields: Mapping[str, frozenset[str]]) -> Iterator[None]:
+    """Build documents without these custom fields (record type → API names)."""
+    token = _UNSEARCHABLE.set(fields)
+    try:
+        yield
+    finally:
+        _UNSEARCHABLE.reset(token)
+
+
+def _custom_texts(custom: dict[str, Any] | None, record_type: str) -> list[str]:
     """The text in custom field values (strings, and strings in multi-select lists)."""
+    left_out = (_UNSEARCHABLE.get() or {}).get(record_type, frozenset())
     texts: list[str] = []
-    for value in (custom or {}).values():
+    for name, value in (custom or {}).items():
+        if name in left_out:
+            continue
         if isinstance(value, str):
             texts.append(value)
         elif isinstance(value, list):
@@ -69,7 +92,7 @@ def company_document(c: Any) -> Document:
     return Document(
         "companies", c.id, c.name, _join((c.domain, c.city, c.industry)),
         (c.domain, c.website, c.city, c.industry, c.phone, _digits(c.phone),
-         *_custom_texts(c.custom)), c.owner_id,
+         *_custom_texts(c.custom, "companies")), c.owner_id,
     )  # fmt: skip
 
 
@@ -77,12 +100,13 @@ def contact_document(c: Any) -> Document:
     return Document(
         "contacts", c.id, _name(c.first_name, c.last_name), _join((c.title, c.email)),
         (c.first_name, c.last_name, c.email, c.title, c.phone, _digits(c.phone),
-         *_custom_texts(c.custom)), c.owner_id,
+         *_custom_texts(c.custom, "contacts")), c.owner_id,
     )  # fmt: skip
 
 
 def deal_document(d: Any) -> Document:
-    return Document("deals", d.id, d.name, None, tuple(_custom_texts(d.custom)), d.owner_id)
+    texts = tuple(_custom_texts(d.custom, "deals"))
+    return Document("deals", d.id, d.name, None, texts, d.owner_id)
 
 
 def lead_document(lead: Any) -> Document:
@@ -93,7 +117,7 @@ def lead_document(lead: Any) -> Document:
         _join((lead.company_name if person else None, lead.title, lead.email)),
         (lead.first_name, lead.last_name, lead.company_name, lead.title, lead.email, lead.phone,
          _digits(lead.phone), lead.city, lead.website, lead.industry,
-         *_custom_texts(lead.custom)), lead.owner_id,
+         *_custom_texts(lead.custom, "leads")), lead.owner_id,
     )  # fmt: skip
 
 

@@ -21,9 +21,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from rapport.platform.db import TENANT_SCHEMA, utcnow
+from rapport.platform.jobs.registry import job
+from rapport.platform.tenancy.models import TenantRef
 from rapport.platform.tenancy.scope import TenantSession
 from rapport.tenants.search import ddl
-from rapport.tenants.search.documents import Document, builders, searchable_types
+from rapport.tenants.search.documents import Document, builders, leaving_out, searchable_types
 from rapport.tenants.search.models import SearchEntry
 
 _table = SearchEntry.__table__
@@ -80,8 +82,25 @@ def remove(connection: Connection, record_ids: Iterable[uuid.UUID]) -> None:
         connection.execute(delete(_table).where(_table.c.record_id.in_(ids)))
 
 
-def _after_flush(session: Session, _flush_context: Any) -> None:
+def _left_out(session: Session) -> dict[str, frozenset[str]]:
+    """The fields some role hides (none for the owner connection of a migration, which builds
+    the index before roles exist)."""
+    from flask import has_app_context
+
+    from rapport.tenants.roles.services import hidden_anywhere
+
+    if "tenant" not in session.info or not has_app_context():
+        return {}
+    return hidden_anywhere(session)
+
+
+def _after_flush(session: Session, flush_context: Any) -> None:
     """Index what this flush wrote (``session.new/dirty/deleted`` still hold the flushed state)."""
+    with leaving_out(_left_out(session)):
+        _index_flushed(session, flush_context)
+
+
+def _index_flushed(session: Session, _flush_context: Any) -> None:
     indexed = builders()
     changed: dict[uuid.UUID, Document] = {}
     gone: list[uuid.UUID] = []
@@ -144,6 +163,14 @@ def reindex(session: Session, schema: str | None = None) -> dict[str, int]:
     """
     connection = session.connection()
     connection.execute(delete(_table))
+    with leaving_out(_left_out(session)):
+        counts = _index_all(session, connection)
+    if connection.dialect.name == "sqlite":
+        ddl.rebuild_sqlite(connection, schema or session.info["tenant"].schema_name)
+    return counts
+
+
+def _index_all(session: Session, connection: Connection) -> dict[str, int]:
     counts: dict[str, int] = {}
     indexed = builders()
     for name, model in searchable_types().items():
@@ -156,9 +183,13 @@ def reindex(session: Session, schema: str | None = None) -> dict[str, int]:
             counts[name] += len(records)
             for record in records:
                 session.expunge(record)
-    if connection.dialect.name == "sqlite":
-        ddl.rebuild_sqlite(connection, schema or session.info["tenant"].schema_name)
     return counts
+
+
+@job("default")
+def reindex_tenant(session: Session, tenant: TenantRef, **_: Any) -> dict[str, int]:
+    """Rebuild the tenant's index (after the fields some role hides changed)."""
+    return reindex(session)
 
 
 def build(connection: Connection, schema: str) -> dict[str, int]:

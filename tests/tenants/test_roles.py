@@ -261,3 +261,38 @@ def test_roll_ups_count_every_record_whoever_changed_one(app, tenants, new_tenan
             assert s.get(Company, company_id).custom["open_total"] == "107"
         with tenant_session(b.ref) as s:
             assert s.get(Company, company_id) is None
+
+
+def test_a_field_some_role_hides_is_not_searchable(app, tenants, new_tenant):
+    from rapport.tenants.search.queries import search
+
+    ws, b = new_tenant("Unsearchable"), tenants[1]
+    with app.app_context():
+        with tenant_session(ws.ref) as s:
+            fields.create_field(
+                s, {"record_type": "companies", "label": "Code", "api_name": "code", "type": "text"}
+            )
+            company = companies.create_company(
+                s, {"name": "Quietco", "custom": {"code": "zebracode"}}
+            )
+            company_id = company.id
+        with tenant_session(ws.ref) as s:
+            assert [h.record_id for h in search(s, "zebracode").hits] == [company_id]
+        with tenant_session(ws.ref) as s:
+            role = roles.create_role(s, "Temp", copy_of="sales_rep")
+            roles.update_role(s, role.id, fields_spec={"companies": {"code": "hidden"}})
+            role_id = role.id
+        # After the commit the index is rebuilt without the hidden field's text.
+        with tenant_session(ws.ref) as s:
+            assert search(s, "zebracode").hits == []
+            assert [h.record_id for h in search(s, "Quietco").hits] == [company_id]
+            companies.update_company(
+                s, company_id, {"name": "Quietco", "custom": {"code": "zebracode2"}}
+            )
+        with tenant_session(ws.ref) as s:
+            assert search(s, "zebracode2").hits == []
+            roles.delete_role(s, role_id)  # nobody hides it any more: searchable again
+        with tenant_session(ws.ref) as s:
+            assert [h.record_id for h in search(s, "zebracode2").hits] == [company_id]
+        with tenant_session(b.ref) as s:
+            assert search(s, "Quietco").hits == []
