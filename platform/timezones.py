@@ -26,7 +26,13 @@ def zone_of(name: str | None) -> dt.tzinfo:
 
 
 def in_zone(value: Any, zone: dt.tzinfo) -> Any:
-    """An aware (or naive UTC) datetime in ``zone``; anything else as it is."""
+    """An aware (or naive UTC) datetime, or its ISO 8601 text, in ``zone``; anything else as
+    it is."""
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value)
+        except ValueError:
+            return value
     if not isinstance(value, dt.datetime):
         return value
     if value.tzinfo is None:
@@ -41,6 +47,8 @@ def format_in(
     if value is None:
         return ""
     shown = in_zone(value, zone)
+    if isinstance(shown, str):
+        return shown
     text = shown.strftime(fmt)
     if with_zone and isinstance(shown, dt.datetime):
         text = f"{text} {shown.strftime('%Z') or getattr(zone, 'key', UTC_NAME)}"

@@ -8,22 +8,21 @@ from sqlalchemy.orm import Session
 
 from rapport.tenants.activities.models import Activity
 from rapport.tenants.activities.queries import record_activities
+from rapport.tenants.picklists import queries as picklists
 from rapport.tenants.timeline import Entry
 
 KINDS: dict[str, str] = {"activity": "Activities"}
-_VERBS = {"task": "Task", "call": "Call", "meeting": "Meeting", "visit": "Visit"}
 
 
-def _title(activity: Activity) -> str:
-    title = f"{_VERBS.get(activity.kind, 'Activity')}: {activity.subject}"
+def _title(activity: Activity, kind_label: str) -> str:
+    title = f"{kind_label}: {activity.subject}"
     if activity.status == "canceled":
         return f"{title} (canceled)"
     if activity.status == "done" and activity.outcome:
         first_line = activity.outcome.strip().splitlines()[0] if activity.outcome.strip() else ""
         return f"{title}: {first_line[:120]}" if first_line else title
     if activity.status == "open" and activity.due_at is not None:
-        when = activity.due_at.strftime("%a %d %b %Y" if activity.all_day else "%a %d %b %Y %H:%M")
-        return f"{title} (planned for {when})"
+        return f"{title} (planned)"  # when: the page shows meta["due_at"] in the viewer's zone
     return title
 
 
@@ -42,13 +41,14 @@ def entries(session: Session, target_type: str, target_id: uuid.UUID, *, limit: 
     """The record's activities: done ones when they were done, the others when they were planned
     (a timeline is what happened, so future dates do not float to its top)."""
     items = []
+    kinds = picklists.labels(session, "activity_type")
     for activity in record_activities(session, target_type, target_id, limit=limit):
         at = activity.completed_at or activity.created_at
         items.append(
             Entry(
                 at=at,
                 kind="activity",
-                title=_title(activity),
+                title=_title(activity, kinds.get(activity.kind, "Activity")),
                 body=activity.outcome or activity.description,
                 url=_url(activity),
                 meta={

@@ -76,6 +76,7 @@ LISTS: dict[str, Picklist] = {
                 ("call", "Call", None),
                 ("meeting", "Meeting", None),
                 ("visit", "Visit", None),
+                ("email", "Email", None),
             ),
             system=("task", "visit"),
             required=True,

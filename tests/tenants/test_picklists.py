@@ -244,7 +244,7 @@ def test_a_workspace_without_lists_gets_the_defaults_on_first_read(app, new_tena
         CACHE.bump(older.ref.id)
         with tenant_session(older.ref) as s:
             assert [o.value for o in queries.options(s, "activity_type")] == [
-                "task", "call", "meeting", "visit",
+                "task", "call", "meeting", "visit", "email",
             ]  # fmt: skip
             assert picklists.seed(s) == 0  # safe to run twice
         with tenant_session(older.ref) as s:

@@ -92,3 +92,42 @@ def test_another_workspace_cannot_open_the_timeline(app, client, auth, tenants):
     auth.login_as(b)
     assert client.get(f"/{b.slug}/companies/{company_id}").status_code == 404
     assert client.get(f"/{a.slug}/companies/{company_id}").status_code == 404
+
+
+def test_a_logged_email_and_a_planned_call_read_in_the_members_zone(app, client, auth, tenants):
+    import secrets
+
+    from rapport.platform.db import db
+    from rapport.platform.identity.models import User
+    from rapport.platform.tenancy.scope import tenant_session
+    from rapport.tenants.activities import services as activities
+    from rapport.tenants.companies import services as companies
+    from tests.conftest import add_member
+
+    a, b = tenants
+    tag = secrets.token_hex(3)
+    with app.app_context(), tenant_session(a.ref) as s:
+        company = companies.create_company(s, {"name": f"Mailed {tag}"})
+        link = [{"record_type": "companies", "record_id": str(company.id)}]
+        sent = activities.create_activity(
+            s, {"kind": "email", "subject": f"Sent the quote {tag}", "links": link}
+        )
+        activities.complete_activity(s, sent.id, {"outcome": "Quote attached"})
+        activities.create_activity(
+            s,
+            {"kind": "call", "subject": f"Follow up {tag}", "due_at": "2031-06-02T01:30",
+             "links": link},
+        )  # fmt: skip
+        company_id = company.id
+    person = add_member(app, a, "manager")
+    with app.app_context():
+        db.session.get(User, person.user_id).timezone = "Asia/Tokyo"
+        db.session.commit()
+    auth.login_as(person)
+    page = html.unescape(client.get(f"/{a.slug}/companies/{company_id}").get_data(as_text=True))
+    assert f"Email: Sent the quote {tag}: Quote attached" in page
+    assert f"Call: Follow up {tag} (planned)" in page
+    assert "planned for 2031-06-02 10:30 JST" in page  # 01:30 UTC is 10:30 in Tokyo
+    auth.logout()
+    auth.login_as(b)
+    assert client.get(f"/{b.slug}/companies/{company_id}").status_code == 404
