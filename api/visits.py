@@ -78,7 +78,10 @@ class VisitPlanRecordSchema(ma.Schema):
     visit_time = ma.fields.Time(
         dump_only=True,
         allow_none=True,
-        metadata={"description": "Time of day (UTC); none: all day."},
+        metadata={"description": "Time of day, in the plan's time zone; none: all day."},
+    )
+    timezone = ma.fields.String(
+        dump_only=True, metadata={"description": "The IANA time zone of the visit time."}
     )
     duration_minutes = ma.fields.Integer(dump_only=True)
     active = ma.fields.Boolean(dump_only=True)

@@ -26,7 +26,9 @@ class VisitPlan(IdMixin, TimestampMixin, TenantBase):
     weekdays: Mapped[str] = mapped_column(String(30), default="")
     starts_on: Mapped[dt.date]
     horizon_days: Mapped[int] = mapped_column(default=28)
-    visit_time: Mapped[dt.time | None]  # time of day (UTC) of each visit; none = all day
+    visit_time: Mapped[dt.time | None]  # time of day of each visit, in ``timezone``; none = all day
+    #: The IANA zone the visit time and the days are meant in (the rep's, usually).
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
     duration_minutes: Mapped[int] = mapped_column(default=60)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 

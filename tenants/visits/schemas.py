@@ -6,14 +6,20 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, pre_load, validate
 
+from rapport.platform.timezones import UTC_NAME, valid
 from rapport.tenants.companies.schemas import RecordSchema
 from rapport.tenants.visits.models import CYCLE_UNITS, WEEKDAYS
 
 PLAN_FIELDS = (
     "name", "owner_id", "every", "unit", "weekdays", "starts_on", "horizon_days", "visit_time",
-    "duration_minutes", "active",
+    "timezone", "duration_minutes", "active",
 )  # fmt: skip
 MAX_HORIZON_DAYS = 180
+
+
+def _known_zone(name: str) -> None:
+    if not valid(name):
+        raise ValidationError("Choose a time zone from the list.")
 
 
 class VisitPlanSchema(RecordSchema):
@@ -52,6 +58,7 @@ class VisitPlanSchema(RecordSchema):
         allow_none=True,
         error_messages={"invalid": "Enter a time such as 09:30."},
     )
+    timezone = fields.String(load_default=UTC_NAME, validate=_known_zone)
     duration_minutes = fields.Integer(
         load_default=60, validate=validate.Range(5, 24 * 60, error="Use {min} to {max} minutes.")
     )

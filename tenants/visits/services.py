@@ -20,6 +20,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from rapport.platform import timezones
 from rapport.platform.audit import chain as audit
 from rapport.platform.db import get_or_not_found, utcnow
 from rapport.platform.errors import Conflict, NotFound, ValidationFailed
@@ -222,9 +223,11 @@ def visit_dates(plan: VisitPlan, start: dt.date, end: dt.date) -> Iterator[dt.da
 
 
 def _due_at(plan: VisitPlan, day: dt.date) -> tuple[dt.datetime, dt.datetime | None, bool]:
+    """When a visit on ``day`` starts and ends: the plan's time of day in the plan's zone."""
+    zone = timezones.zone_of(plan.timezone)
     if plan.visit_time is None:
-        return dt.datetime.combine(day, dt.time(0), dt.UTC), None, True
-    starts = dt.datetime.combine(day, plan.visit_time, dt.UTC)
+        return dt.datetime.combine(day, dt.time(0), zone), None, True
+    starts = dt.datetime.combine(day, plan.visit_time, zone)
     return starts, starts + dt.timedelta(minutes=plan.duration_minutes), False
 
 

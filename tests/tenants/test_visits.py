@@ -161,3 +161,37 @@ def test_adherence_counts_planned_done_late_and_overdue_per_rep(app, tenants):
             assert (row.planned, row.done, row.done_late, row.overdue, row.upcoming) == (
                 4, 1, 1, 1, 1,
             )  # fmt: skip
+
+
+def test_the_visit_time_is_meant_in_the_plans_zone(app, tenants):
+    import pytest
+
+    from rapport.platform.errors import ValidationFailed
+
+    a, b = tenants
+    with app.app_context():
+        with tenant_session(a.ref) as s:
+            acme = company_services.create_company(s, {"name": unique("Pudong")})
+            plan = services.create_plan(
+                s,
+                {"name": unique("Shanghai route"), "owner_id": str(a.owner_id), "every": "1",
+                 "unit": "weeks", "weekdays": ["mon"], "starts_on": MONDAY.isoformat(),
+                 "horizon_days": "6", "visit_time": "09:00", "timezone": "Asia/Shanghai"},
+                today=MONDAY,
+            )  # fmt: skip
+            services.add_customer(s, plan.id, "companies", acme.id, today=MONDAY)
+            plan_id = plan.id
+            with pytest.raises(ValidationFailed) as bad:
+                services.create_plan(
+                    s,
+                    {"name": unique("Nowhere"), "owner_id": str(a.owner_id),
+                     "starts_on": MONDAY.isoformat(), "timezone": "Atlantis/Lost"},
+                )  # fmt: skip
+            assert bad.value.errors == {"timezone": ["Choose a time zone from the list."]}
+        with tenant_session(a.ref) as s:
+            (visit,) = plan_visits(s, plan_id)
+            # 09:00 on Monday in Shanghai is 01:00 UTC the same day.
+            assert visit.visit_date == MONDAY
+            assert visit.due_at == dt.datetime(2030, 1, 7, 1, 0, tzinfo=dt.UTC)
+        with tenant_session(b.ref) as s:
+            assert plan_visits(s, plan_id) == []

@@ -14,11 +14,13 @@ from rapport.platform.db import utcnow
 from rapport.platform.errors import Conflict, NotFound, ValidationFailed
 from rapport.platform.identity import members
 from rapport.platform.tenancy.scope import tenant_db
+from rapport.platform.timezones import zone_names
 from rapport.tenants import records
 from rapport.tenants.activities.links import get_record, record_label, record_url
 from rapport.tenants.visits import queries, services
 from rapport.tenants.visits.models import CUSTOMER_TYPES, WEEKDAYS
 from rapport.tenants.visits.schemas import PLAN_FIELDS
+from rapport.web import timezones
 from rapport.web.auth import current_user
 from rapport.web.views.activities import header_context
 from rapport.web.workspace import workspace_blueprint
@@ -27,7 +29,8 @@ bp = workspace_blueprint("visits", __name__, "/visits")
 
 LABELS = {
     "name": "Name", "owner_id": "Rep", "every": "Every", "unit": "Unit", "weekdays": "On",
-    "starts_on": "First day", "horizon_days": "Plan ahead (days)", "visit_time": "Time (UTC)",
+    "starts_on": "First day", "horizon_days": "Plan ahead (days)", "visit_time": "Time",
+    "timezone": "Time zone",
     "duration_minutes": "Duration (minutes)", "active": "Active", "record_id": "Customer",
 }  # fmt: skip
 WEEKDAY_LABELS = dict(zip(WEEKDAYS, ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"), strict=True))
@@ -49,8 +52,10 @@ def _is_manager() -> bool:
     return g.membership.role in ("owner", "admin", "manager")
 
 
-def _form_data() -> dict[str, Any]:
+def _form_data(zone: str | None = None) -> dict[str, Any]:
+    """The plan form's fields; a form without a zone keeps ``zone`` (else the viewer's)."""
     form: dict[str, Any] = {name: request.form.get(name, "") for name in PLAN_FIELDS}
+    form["timezone"] = form["timezone"] or zone or timezones.zone_name()
     form["weekdays"] = request.form.getlist("weekdays")
     form["active"] = bool(request.form.get("active"))
     owner = form.get("owner_id") or ""
@@ -63,7 +68,7 @@ def _render_form(status: int = 200, **context: Any):  # type: ignore[no-untyped-
     context.setdefault("errors", {})
     return render_template(
         "visits/form.html", labels=LABELS, owners=_owners(), weekdays=WEEKDAY_LABELS,
-        **header_context(), **context,
+        zones=zone_names(), **header_context(), **context,
     ), status  # fmt: skip
 
 
@@ -83,6 +88,7 @@ def new():  # type: ignore[no-untyped-def]
     user = current_user()
     form = {"owner_id": str(user.id) if user else "", "every": 1, "unit": "weeks",
             "starts_on": utcnow().date().isoformat(), "horizon_days": 28, "visit_time": "09:00",
+            "timezone": timezones.zone_name(),
             "duration_minutes": 60, "active": True, "weekdays": []}  # fmt: skip
     return _render_form(form=form, plan=None)
 
@@ -168,7 +174,7 @@ def update(plan_id: uuid.UUID):  # type: ignore[no-untyped-def]
     plan = _get(plan_id)
     form: dict[str, Any] = {}
     try:
-        form = _form_data()
+        form = _form_data(plan.timezone)
         services.update_plan(tenant_db(), plan.id, form)
     except ValidationFailed as exc:
         form = form or {k: request.form.get(k, "") for k in PLAN_FIELDS}
