@@ -55,7 +55,7 @@ def authenticate_request() -> None:
     set_request_tenant(tenant)
     set_actor(Actor("api_key", str(key.id), key.name))
     session = tenant_db()
-    access.bind(session, key.created_by, key.role, key.name)
+    access.bind(session, key.created_by, key.role)
     module = modules.module_of_endpoint(request.endpoint)
     if module is not None and not modules.is_enabled(session, module):
         errors.fail(404, "Not found.")

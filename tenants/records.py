@@ -114,4 +114,12 @@ def for_model(model: type) -> RecordType | None:
 
 
 def _by_model() -> dict[type, RecordType]:
-    return {kind.model: kind for kind in _loaded().values()}
+    # Asked for every object of every flush: rebuilt only when a record type was registered.
+    registry = _loaded()
+    if len(_models) != len(registry):
+        _models.clear()
+        _models.update({kind.model: kind for kind in registry.values()})
+    return _models
+
+
+_models: dict[type, RecordType] = {}

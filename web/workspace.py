@@ -42,7 +42,7 @@ def _require_member():  # type: ignore[no-untyped-def]
     g.membership = member
     set_request_tenant(tenant)
     set_actor(Actor("user", str(user.id), user.email))
-    access.bind(tenant_db(), user.id, member.role, user.email)
+    access.bind(tenant_db(), user.id, member.role)
     _module_gate()
     _read_gate()
     return None

@@ -53,8 +53,3 @@ def module_of_blueprint(name: str | None) -> str | None:
     if not name:
         return None
     return _BLUEPRINT.get(name) or _API_BLUEPRINT.get(name)
-
-
-def api_blueprints_of(key: str) -> tuple[str, ...]:
-    module = BY_KEY.get(key)
-    return module.api_blueprints if module else ()

@@ -36,16 +36,15 @@ def _freeze(row: PicklistOption) -> Option:
 
 
 def _load_all(session: Session) -> dict[str, tuple[Option, ...]]:
-    # No autoflush: this runs under the cache's lock, and a flush runs record hooks.
-    with session.no_autoflush:
-        rows = session.scalars(
-            select(PicklistOption).order_by(
-                PicklistOption.list_key, PicklistOption.position, PicklistOption.created_at
-            )
+    # Read through CACHE, which loads without autoflush (see TenantVersioned).
+    rows = session.scalars(
+        select(PicklistOption).order_by(
+            PicklistOption.list_key, PicklistOption.position, PicklistOption.created_at
         )
-        found: dict[str, list[Option]] = {}
-        for row in rows:
-            found.setdefault(row.list_key, []).append(_freeze(row))
+    )
+    found: dict[str, list[Option]] = {}
+    for row in rows:
+        found.setdefault(row.list_key, []).append(_freeze(row))
     return {key: tuple(options) for key, options in found.items()}
 
 

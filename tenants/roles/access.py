@@ -35,7 +35,7 @@ from rapport.tenants.roles.policy import Policy
 PRINCIPAL = "rapport.principal"
 UNRESTRICTED = "rapport.unrestricted"
 # Columns every write may touch without it being the user's change of that field.
-_BOOKKEEPING = frozenset({"updated_at", "created_at", "custom"})
+_BOOKKEEPING = frozenset({"updated_at", "created_at"})
 
 
 @dataclass
@@ -44,7 +44,6 @@ class Principal:
 
     user_id: uuid.UUID | None
     policy: Policy
-    label: str = ""
     _team: frozenset[uuid.UUID | None] | None = field(default=None, repr=False)
     _options: tuple[Any, ...] | None = field(default=None, repr=False)
 
@@ -82,17 +81,13 @@ class Principal:
         return frozenset({self.user_id}) if self.user_id else frozenset()
 
 
-def bind(session: Session, user_id: uuid.UUID | None, role: str, label: str = "") -> Principal:
+def bind(session: Session, user_id: uuid.UUID | None, role: str) -> Principal:
     """Make ``session``'s reads and writes those of a member (or key) with ``role``."""
     from rapport.tenants.roles.services import policy
 
-    principal = Principal(user_id, policy(session, role), label)
+    principal = Principal(user_id, policy(session, role))
     session.info[PRINCIPAL] = principal
     return principal
-
-
-def principal_of(session: Session) -> Principal | None:
-    return session.info.get(PRINCIPAL)
 
 
 @contextmanager

@@ -67,9 +67,8 @@ def _reindex_if_hiding_changed(session: Session, before: dict[str, frozenset[str
 
     _policies.changed(session)
     after = hidden_anywhere(session)
-    if after != before:
-        key = "|".join(f"{t}:{','.join(sorted(n))}" for t, n in sorted(after.items()))
-        outbox.add(session, reindex_tenant, {}, event_key=f"search.reindex:{new_id()}:{key}"[:200])
+    if after != before:  # each change is a rebuild of its own
+        outbox.add(session, reindex_tenant, {}, event_key=f"search.reindex:{new_id()}")
 
 
 def roles(session: Session) -> list[Role]:

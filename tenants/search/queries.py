@@ -128,7 +128,8 @@ def search(
     stmt, rank = _matching(session, terms)
     # Records of switched-off modules are not found (the role's visibility applies on its own:
     # see rapport.tenants.roles.access).
-    on = [name for name in searchable_types() if name in modules.record_types(session)]
+    switched_on = modules.record_types(session)
+    on = [name for name in searchable_types() if name in switched_on]
     if len(on) < len(searchable_types()):
         stmt = stmt.where(SearchEntry.record_type.in_(on))
     if with_counts:
