@@ -14,7 +14,8 @@ by :func:`rapport.platform.metadata.tenant_metadata`, which the lookups below ca
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+import importlib
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy import inspect
@@ -39,6 +40,12 @@ class RecordType:
     @property
     def table(self) -> str:
         return self.model.__table__.name
+
+    @property
+    def writer(self) -> Writer:
+        """The feature's service functions for this record type (every write path goes through
+        them, so web, API, import and workflows validate alike)."""
+        return _writer(self)
 
     @property
     def built_in(self) -> frozenset[str]:
@@ -123,3 +130,38 @@ def _by_model() -> dict[type, RecordType]:
 
 
 _models: dict[type, RecordType] = {}
+
+
+@dataclasses.dataclass(frozen=True)
+class Writer:
+    """A record type's services, found by the feature's naming (``create_<singular>`` ...)::
+
+        kind.writer.create(session, data)                        # ValidationFailed names fields
+        kind.writer.update(session, record_id, data, partial=True)
+        kind.writer.delete(session, record_id)
+        kind.writer.get(session, record_id)                       # NotFound if invisible
+    """
+
+    create: Callable[..., Any]
+    update: Callable[..., Any]
+    delete: Callable[..., Any]
+    get: Callable[..., Any]
+
+
+_writers: dict[str, Writer] = {}
+
+
+def _writer(kind: RecordType) -> Writer:
+    found = _writers.get(kind.name)
+    if found is None:
+        package = kind.model.__module__.rpartition(".")[0]  # rapport.tenants.contacts
+        services = importlib.import_module(f"{package}.services")
+        queries = importlib.import_module(f"{package}.queries")
+        found = Writer(
+            create=getattr(services, f"create_{kind.singular}"),
+            update=getattr(services, f"update_{kind.singular}"),
+            delete=getattr(services, f"delete_{kind.singular}"),
+            get=getattr(queries, f"get_{kind.singular}"),
+        )
+        _writers[kind.name] = found
+    return found

@@ -71,11 +71,14 @@ def configurable(session: Session, record_type: str) -> list[ConfigurableField]:
 
 
 def strip_hidden(data: dict[str, Any], hidden: frozenset[str]) -> dict[str, Any]:
-    """``data`` (a record's representation) without the hidden fields, custom ones included."""
+    """``data`` (a record's representation, or an event's snapshot) without the hidden fields:
+    custom ones too, whether nested under ``custom`` or flat as ``custom.<name>`` (snapshots), and
+    the hidden fields' entries of a ``changes`` diff."""
     if not hidden:
         return data
-    kept = {k: v for k, v in data.items() if k not in hidden}
-    custom = kept.get("custom")
-    if isinstance(custom, dict):
-        kept["custom"] = {k: v for k, v in custom.items() if k not in hidden}
+    gone = hidden | {f"custom.{name}" for name in hidden}
+    kept = {k: v for k, v in data.items() if k not in gone}
+    for nested in ("custom", "changes"):
+        if isinstance(kept.get(nested), dict):
+            kept[nested] = {k: v for k, v in kept[nested].items() if k not in gone}
     return kept

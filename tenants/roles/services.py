@@ -273,6 +273,16 @@ def delete_role(session: Session, role_id: uuid.UUID | str) -> None:
             f"{held} member{'s' if held != 1 else ''} or API key{'s' if held != 1 else ''} "
             "still hold this role; give them another role first."
         )
+    from rapport.tenants.webhooks.models import WebhookEndpoint
+
+    hooks = session.scalar(
+        select(func.count()).select_from(WebhookEndpoint).where(WebhookEndpoint.role == role.key)
+    )
+    if hooks:
+        raise Conflict(
+            f"{hooks} webhook endpoint{'s' if hooks != 1 else ''} see{'s' if hooks == 1 else ''} "
+            "as this role; choose another role for them first."
+        )
     hiding = hidden_anywhere(session)
     audit.record(session, "role.deleted", "role", role.id, {"name": [role.name, None]})
     session.delete(role)

@@ -28,6 +28,8 @@ class WebhookEndpoint(IdMixin, TimestampMixin, TenantBase):
     secret_encrypted: Mapped[str] = mapped_column(Text)
     secret_hint: Mapped[str] = mapped_column(String(12))  # the secret's last characters
     enabled: Mapped[bool] = mapped_column(default=True)
+    # The role whose eyes the endpoint has: the events it gets and the fields in them (as a key's).
+    role: Mapped[str] = mapped_column(String(60), default="admin", server_default="admin")
     disabled_at: Mapped[dt.datetime | None]
     disabled_reason: Mapped[str | None] = mapped_column(String(300))
     # Start of the current run of failed attempts; cleared by any accepted delivery.

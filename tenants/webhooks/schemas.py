@@ -36,6 +36,15 @@ class EndpointInputSchema(ma.Schema):
         metadata={"description": "Event types to receive, e.g. company.created."},
     )
     enabled = ma.fields.Boolean(load_default=True)
+    role = ma.fields.String(
+        load_default="admin",
+        validate=ma.validate.Length(min=1, max=60),
+        metadata={
+            "description": "The role whose view the events follow: records it cannot see are "
+            "not sent, and fields it may not see are left out (like an API key's role).",
+            "example": "admin",
+        },
+    )
 
 
 class EndpointSchema(ma.Schema):
@@ -46,6 +55,7 @@ class EndpointSchema(ma.Schema):
     description = ma.fields.String(dump_only=True, allow_none=True)
     event_types = ma.fields.List(ma.fields.String(), dump_only=True)
     enabled = ma.fields.Boolean(dump_only=True)
+    role = ma.fields.String(dump_only=True)
     secret_hint = ma.fields.String(
         dump_only=True, metadata={"description": "The secret's last characters."}
     )

@@ -22,9 +22,12 @@ from rapport.platform.errors import ValidationFailed
 from rapport.platform.ids import new_id
 from rapport.platform.jobs import outbox
 from rapport.platform.tenancy.models import TenantRef
-from rapport.tenants import events
+from rapport.tenants import events, records
 from rapport.tenants.companies.schemas import load
 from rapport.tenants.modules import services as modules
+from rapport.tenants.roles import services as roles
+from rapport.tenants.roles.access import Principal, unrestricted
+from rapport.tenants.roles.fields import strip_hidden
 from rapport.tenants.webhooks import secrets, transport
 from rapport.tenants.webhooks.models import (
     FAILED,
@@ -63,6 +66,7 @@ def snapshot(endpoint: WebhookEndpoint) -> dict[str, Any]:
         "description": endpoint.description,
         "event_types": sorted(endpoint.event_types or []),
         "enabled": endpoint.enabled,
+        "role": endpoint.role,
     }
 
 
@@ -70,8 +74,12 @@ def _allow_private() -> bool:
     return bool(current_app.config["RAPPORT"].webhook_allow_private)
 
 
-def _check(values: dict[str, Any]) -> dict[str, Any]:
+def _check(session: Session, values: dict[str, Any]) -> dict[str, Any]:
     problems: dict[str, list[str]] = {}
+    if "role" in values:
+        values["role"] = values["role"].strip()
+        if values["role"] == "owner" or not roles.exists(session, values["role"]):
+            problems["role"] = ["Choose one of the workspace's roles (not owner)."]
     if "url" in values:
         url = values["url"].strip()
         values["url"] = url
@@ -105,7 +113,7 @@ def create_endpoint(
     session: Session, data: Mapping[str, Any], *, created_by: uuid.UUID | None = None
 ) -> tuple[WebhookEndpoint, str]:
     """Register an endpoint; return it and its signing secret, which is never shown again."""
-    values = _check(load(EndpointInputSchema(), dict(data)))
+    values = _check(session, load(EndpointInputSchema(), dict(data)))
     count = len(list(session.scalars(select(WebhookEndpoint.id))))
     if count >= MAX_ENDPOINTS:
         raise ValidationFailed({"url": [f"A workspace has at most {MAX_ENDPOINTS} endpoints."]})
@@ -132,7 +140,7 @@ def update_endpoint(
 ) -> WebhookEndpoint:
     """Change some of an endpoint's settings (its URL, description, event types, enabled)."""
     endpoint = get_endpoint(session, endpoint_id)
-    values = _check(load(EndpointInputSchema(), dict(data), partial=True))
+    values = _check(session, load(EndpointInputSchema(), dict(data), partial=True))
     before = snapshot(endpoint)
     enabled = values.pop("enabled", None)
     for name, value in values.items():
@@ -238,8 +246,8 @@ def send_test(session: Session, endpoint_id: uuid.UUID | str) -> WebhookDelivery
 def fan_out(session: Session, tenant: TenantRef, event: dict[str, Any]) -> None:
     """One delivery per active endpoint that chose this event type, each sent by its own job.
 
-    Endpoints are made by roles that administer the workspace, which see every record; events
-    of a switched-off module's records are not sent.
+    Each endpoint sees events as its role does (:func:`as_seen_by`); events of a switched-off
+    module's records are not sent.
     """
     if event.get("record_type") and event["record_type"] not in modules.record_types(session):
         return
@@ -258,15 +266,59 @@ def fan_out(session: Session, tenant: TenantRef, event: dict[str, Any]) -> None:
     for endpoint in endpoints:
         if endpoint.id in known:
             continue  # the event job ran before: its deliveries exist (and are unique anyway)
+        data = as_seen_by(session, endpoint, event)
+        if data is None:
+            continue
         delivery = WebhookDelivery(
             endpoint_id=endpoint.id,
             event_id=event["id"],
             event_type=event["type"],
             payload={
-                k: event.get(k)
-                for k in ("id", "type", "record_type", "record_id", "occurred_at", "data")
-            },  # fmt: skip
+                **{k: event.get(k) for k in ("id", "type", "record_type", "record_id")},
+                "occurred_at": event.get("occurred_at"),
+                "data": data,
+            },
         )
         session.add(delivery)
         session.flush()
         schedule_attempt(session, delivery)
+
+
+def as_seen_by(
+    session: Session, endpoint: WebhookEndpoint, event: Mapping[str, Any]
+) -> dict[str, Any] | None:
+    """The event's data as the endpoint's role sees it, or None when the role may not see the
+    record: a type it may not read, or a record outside its visibility, judged for the member
+    who made the endpoint (as for their API keys). Fields the role hides are left out, in the
+    record and in the change list; a change of nothing but hidden fields is not sent at all."""
+    data = dict(event.get("data") or {})
+    record_type = event.get("record_type")
+    if not record_type or not records.exists(record_type):
+        return data
+    principal = Principal(endpoint.created_by, roles.policy(session, endpoint.role))
+    owners = principal.owners(session, record_type)
+    if owners is not None and _owner_of(session, record_type, event, data) not in owners:
+        return None
+    seen = strip_hidden(data, principal.policy.hidden(record_type))
+    if data.get("changes") and not seen.get("changes"):
+        return None
+    return seen
+
+
+def _owner_of(
+    session: Session, record_type: str, event: Mapping[str, Any], data: Mapping[str, Any]
+) -> uuid.UUID | None:
+    """The record's owner: from the event's snapshot, else (a note, an account team change) from
+    the record itself; a record that is gone has none."""
+    if "owner_id" in data:
+        raw = data["owner_id"]
+    else:
+        model = records.get(record_type).model
+        with unrestricted(session):
+            raw = session.scalar(
+                select(model.owner_id).where(model.id == uuid.UUID(str(event["record_id"])))
+            )
+    try:
+        return uuid.UUID(str(raw)) if raw else None
+    except ValueError:
+        return None

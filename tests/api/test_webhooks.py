@@ -15,12 +15,14 @@ import pytest
 from sqlalchemy import select, update
 
 from rapport.platform.audit.models import AuditEntry
+from rapport.platform.errors import Conflict, ValidationFailed
 from rapport.platform.db import utcnow
 from rapport.platform.jobs.execute import perform
 from rapport.platform.jobs.runtime import drain
 from rapport.platform.tenancy.scope import tenant_session
 from rapport.tenants.webhooks import due, secrets, transport
 from rapport.tenants.webhooks.models import WebhookDelivery, WebhookEndpoint
+from tests.conftest import add_member
 
 RETRY_JOB = "rapport.tenants.webhooks.jobs.retry_due"
 
@@ -361,3 +363,72 @@ def test_the_receiver_is_called_while_the_workspace_stays_writable(
             d.payload.get("data", {}).get("name") for d in session.scalars(select(WebhookDelivery))
         ]
     assert not set(seen) & set(names)
+
+
+def test_an_endpoint_sees_events_as_its_role(app, new_tenant, tenant_b, receivers, allow_loopback):
+    """Records the endpoint's role may not see are not sent, nor the fields it may not see."""
+    from rapport.tenants.deals import services as deals
+    from rapport.tenants.roles import services as roles
+    from rapport.tenants.webhooks import services as webhooks
+
+    tenant = new_tenant("Hooked by role")
+    rep, colleague = add_member(app, tenant), add_member(app, tenant)
+    reps_feed, finance_feed = receivers(), receivers()
+    with app.app_context(), tenant_session(tenant.ref) as session:
+        feed_role = roles.create_role(session, "Partner feed", copy_of="manager")
+        roles.update_role(session, feed_role.id, fields_spec={"deals": {"amount": "hidden"}})
+        types = ["deal.created", "deal.updated"]
+        endpoint, reps_feed.secret = webhooks.create_endpoint(
+            session,
+            {"url": reps_feed.url, "event_types": types, "role": "sales_rep"},
+            created_by=rep.user_id,
+        )
+        _, finance_feed.secret = webhooks.create_endpoint(
+            session, {"url": finance_feed.url, "event_types": types, "role": feed_role.key}
+        )
+        mine = deals.create_deal(
+            session,
+            {"name": "Rep's deal", "amount": "900", "currency": "EUR", "owner_id": rep.user_id},
+        )
+        theirs = deals.create_deal(
+            session,
+            {
+                "name": "Colleague's deal",
+                "amount": "500",
+                "currency": "EUR",
+                "owner_id": colleague.user_id,
+            },
+        )
+        mine_id, theirs_id = str(mine.id), str(theirs.id)
+    drain(app)
+    with app.app_context(), tenant_session(tenant.ref) as session:
+        deals.update_deal(session, theirs_id, {"amount": "750"}, partial=True)  # hidden only
+        deals.update_deal(session, theirs_id, {"name": "Colleague's big deal"}, partial=True)
+    drain(app)
+
+    # A sales rep sees their own deals only: the endpoint made by a rep hears of theirs alone.
+    assert [(r["body"]["type"], r["body"]["data"]["record_id"]) for r in reps_feed.requests] == [
+        ("deal.created", mine_id)
+    ]
+    assert reps_feed.requests[0]["body"]["data"]["record"]["amount"] == "900.00"
+    # A role that sees every deal but not its amount: both deals, no amount anywhere, and the
+    # change of the amount alone is not announced.
+    bodies = [r["body"] for r in finance_feed.requests]
+    assert [(b["type"], b["data"]["record_id"]) for b in bodies] == [
+        ("deal.created", mine_id),
+        ("deal.created", theirs_id),
+        ("deal.updated", theirs_id),
+    ]
+    assert all("amount" not in b["data"]["record"] for b in bodies)
+    assert bodies[-1]["data"]["record"]["changes"] == {
+        "name": ["Colleague's deal", "Colleague's big deal"]
+    }
+    assert all(r["valid"] for r in reps_feed.requests + finance_feed.requests)
+
+    # The role can't be deleted while an endpoint sees as it; owner is not a choice.
+    with app.app_context(), tenant_session(tenant.ref) as session:
+        with pytest.raises(Conflict, match="webhook endpoint"):
+            roles.delete_role(session, feed_role.id)
+        with pytest.raises(ValidationFailed) as refused:
+            webhooks.update_endpoint(session, endpoint.id, {"role": "owner"})
+        assert "role" in refused.value.errors

@@ -130,3 +130,27 @@ def test_members_who_are_not_admins_cannot_open_webhooks(app, client, auth, tena
         db.session.commit()
     auth.login(email, password)
     assert client.get(f"/{tenant_a.slug}/settings/webhooks/").status_code == 403
+
+
+def test_an_endpoint_is_given_the_role_it_sees_as(client, auth, new_tenant, receiver):
+    tenant = new_tenant("Hooks by role")
+    auth.login_as(tenant)
+    base = f"/{tenant.slug}/settings/webhooks/"
+    page = text(client.get(base))
+    assert 'name="role"' in page and '<option value="owner"' not in page
+
+    refused = auth.post(
+        base, {"url": receiver["url"], "event_types": ["deal.created"], "role": "owner"}
+    )
+    assert refused.status_code == 422
+    assert re.search(r'id="e-role"[^>]*>\s*<span>Choose one of the workspace', text(refused))
+
+    created = auth.post(
+        base, {"url": receiver["url"], "event_types": ["deal.created"], "role": "read_only"}
+    )
+    assert created.status_code == 200
+    row = re.search(r"<tr data-endpoint-id=.*?</tr>", text(created), re.S).group(0)
+    assert "Read only" in row
+    endpoint_id = re.search(r'data-endpoint-id="([0-9a-f-]+)"', row).group(1)
+    detail = text(client.get(f"{base}{endpoint_id}"))
+    assert re.search(r'<option value="read_only"\s+selected>', detail)

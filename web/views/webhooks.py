@@ -11,6 +11,7 @@ from rapport.platform.errors import NotFound, ValidationFailed
 from rapport.platform.identity.members import MANAGERS
 from rapport.platform.tenancy.scope import tenant_db
 from rapport.tenants import events
+from rapport.tenants.roles import services as tenant_roles
 from rapport.tenants.webhooks import queries, services
 from rapport.tenants.webhooks.models import DELIVERY_STATES, WebhookEndpoint
 from rapport.web.auth import current_user
@@ -37,7 +38,13 @@ def _form() -> dict[str, Any]:
         "url": request.form.get("url", ""),
         "description": request.form.get("description", ""),
         "event_types": request.form.getlist("event_types"),
+        "role": request.form.get("role", "admin"),
     }
+
+
+def _roles() -> list[tuple[str, str]]:
+    """The roles an endpoint may see as: every role but owner, as for API keys."""
+    return [(key, name) for key, name in tenant_roles.choices(tenant_db()) if key != "owner"]
 
 
 def _endpoint(endpoint_id: uuid.UUID) -> WebhookEndpoint:
@@ -60,7 +67,8 @@ def _index(
         groups=event_groups(),
         created=created,
         errors=errors or {},
-        values=values or {"url": "", "description": "", "event_types": []},
+        roles=_roles(),
+        values=values or {"url": "", "description": "", "event_types": [], "role": "admin"},
     )
     # The secret is on this page once: keep it out of caches.
     return page, status, {"Cache-Control": "no-store"} if created else {}
@@ -107,6 +115,7 @@ def _detail(
             "webhooks/detail.html",
             endpoint=endpoint,
             groups=event_groups(),
+            roles=_roles(),
             deliveries=deliveries,
             next_before=deliveries[-1].id if more else None,
             state=state,
@@ -117,6 +126,7 @@ def _detail(
                 "url": endpoint.url,
                 "description": endpoint.description or "",
                 "event_types": endpoint.event_types or [],
+                "role": endpoint.role,
             },
         ),
         status,
