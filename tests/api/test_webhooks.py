@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy import select, update
 
 from rapport.platform.audit.models import AuditEntry
-from rapport.platform.errors import Conflict, ValidationFailed
 from rapport.platform.db import utcnow
+from rapport.platform.errors import Conflict, ValidationFailed
 from rapport.platform.jobs.execute import perform
 from rapport.platform.jobs.runtime import drain
 from rapport.platform.tenancy.scope import tenant_session
