@@ -6,6 +6,7 @@ import uuid
 from typing import Any
 
 import marshmallow as ma
+from flask import Response
 from flask.views import MethodView
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -17,10 +18,10 @@ from rapport.api.records import (
     ListArgs,
     RecordFields,
     check_if_match,
-    etag_header,
     page_body,
     page_schema,
     record_page,
+    record_response,
 )
 from rapport.platform.db import get_or_not_found
 from rapport.platform.tenancy.scope import tenant_db
@@ -130,8 +131,8 @@ def _body(required: bool = True) -> dict[str, Any]:
     return errors.json_body()
 
 
-def _respond(activity: Activity):  # type: ignore[no-untyped-def]
-    return activity, etag_header(represent(activity))
+def _respond(activity: Activity, status: int = 200) -> Response:
+    return record_response(represent(activity), status)
 
 
 @blp.route("")
@@ -175,7 +176,7 @@ class Activities(MethodView):
     @blp.alt_response(422, response="DEFAULT_ERROR")
     def post(self):  # type: ignore[no-untyped-def]
         """Create an activity about some records"""
-        return _respond(services.create_activity(tenant_db(), errors.json_body()))
+        return _respond(services.create_activity(tenant_db(), errors.json_body()), 201)
 
 
 @blp.route("/<uuid:activity_id>")

@@ -17,10 +17,10 @@ from rapport.api.records import (
     ListArgs,
     RecordFields,
     check_if_match,
-    etag_header,
     page_body,
     page_schema,
     record_page,
+    record_response,
 )
 from rapport.platform.db import get_or_not_found
 from rapport.platform.tenancy.scope import tenant_db
@@ -94,7 +94,7 @@ class Companies(MethodView):
     def post(self):  # type: ignore[no-untyped-def]
         """Create a company"""
         company = services.create_company(tenant_db(), errors.json_body())
-        return company, etag_header(represent(company))
+        return record_response(represent(company), 201)
 
 
 @blp.route("/<uuid:company_id>")
@@ -104,7 +104,7 @@ class CompanyById(MethodView):
     def get(self, company_id: uuid.UUID):  # type: ignore[no-untyped-def]
         """Read a company"""
         company = queries.get_company(tenant_db(), company_id)
-        return company, etag_header(represent(company))
+        return record_response(represent(company))
 
     @blp.doc(requestBody=_BODY)
     @blp.response(200, CompanyRecordSchema)
@@ -116,7 +116,7 @@ class CompanyById(MethodView):
         session = tenant_db()
         check_if_match(represent(_locked(session, company_id)))
         company = services.update_company(session, company_id, errors.json_body(), partial=True)
-        return company, etag_header(represent(company))
+        return record_response(represent(company))
 
     @blp.response(204)
     @blp.alt_response(404, response="DEFAULT_ERROR")

@@ -18,10 +18,10 @@ from rapport.api.records import (
     ListArgs,
     RecordFields,
     check_if_match,
-    etag_header,
     page_body,
     page_schema,
     record_page,
+    record_response,
 )
 from rapport.platform.db import get_or_not_found
 from rapport.platform.tenancy.scope import tenant_db
@@ -136,7 +136,7 @@ class Contacts(MethodView):
         """Create a contact"""
         session = tenant_db()
         contact = Full(session, services.create_contact(session, errors.json_body()))
-        return contact, etag_header(represent(contact))
+        return record_response(represent(contact), 201)
 
 
 @blp.route("/<uuid:contact_id>")
@@ -147,7 +147,7 @@ class ContactById(MethodView):
         """Read a contact"""
         session = tenant_db()
         contact = Full(session, queries.get_contact(session, contact_id))
-        return contact, etag_header(represent(contact))
+        return record_response(represent(contact))
 
     @blp.doc(requestBody=_BODY)
     @blp.response(200, ContactRecordSchema)
@@ -160,7 +160,7 @@ class ContactById(MethodView):
         check_if_match(represent(_locked(session, contact_id)))
         contact = services.update_contact(session, contact_id, errors.json_body(), partial=True)
         full = Full(session, contact)
-        return full, etag_header(represent(full))
+        return record_response(represent(full))
 
     @blp.response(204)
     @blp.alt_response(404, response="DEFAULT_ERROR")

@@ -17,10 +17,10 @@ from rapport.api.records import (
     ListArgs,
     RecordFields,
     check_if_match,
-    etag_header,
     page_body,
     page_schema,
     record_page,
+    record_response,
 )
 from rapport.platform.db import get_or_not_found
 from rapport.platform.errors import NotFound, ValidationFailed
@@ -124,7 +124,7 @@ class Deals(MethodView):
     def post(self):  # type: ignore[no-untyped-def]
         """Create a deal (in the given stage, or the first open stage of the pipeline)"""
         deal = services.create_deal(tenant_db(), errors.json_body())
-        return deal, etag_header(represent(deal))
+        return record_response(represent(deal), 201)
 
 
 @blp.route("/<uuid:deal_id>")
@@ -134,7 +134,7 @@ class DealById(MethodView):
     def get(self, deal_id: uuid.UUID):  # type: ignore[no-untyped-def]
         """Read a deal"""
         deal = queries.get_deal(tenant_db(), deal_id)
-        return deal, etag_header(represent(deal))
+        return record_response(represent(deal))
 
     @blp.doc(requestBody=_BODY)
     @blp.response(200, DealRecordSchema)
@@ -146,7 +146,7 @@ class DealById(MethodView):
         session = tenant_db()
         check_if_match(represent(_locked(session, deal_id)))
         deal = services.update_deal(session, deal_id, errors.json_body(), partial=True)
-        return deal, etag_header(represent(deal))
+        return record_response(represent(deal))
 
     @blp.response(204)
     @blp.alt_response(404, response="DEFAULT_ERROR")
@@ -180,4 +180,4 @@ def move(deal_id: uuid.UUID):  # type: ignore[no-untyped-def]
     except NotFound:
         # The deal is locked above, so what is missing is the stage named in the body: bad input.
         raise ValidationFailed({"stage_id": ["Choose a stage of this deal's pipeline."]}) from None
-    return deal, etag_header(represent(deal))
+    return record_response(represent(deal))

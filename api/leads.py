@@ -16,9 +16,9 @@ from rapport.api.records import (
     ListArgs,
     RecordFields,
     check_if_match,
-    etag_header,
     page_body,
     page_schema,
+    record_response,
 )
 from rapport.platform.errors import ValidationFailed
 from rapport.platform.identity import members
@@ -144,7 +144,7 @@ class Leads(MethodView):
             body.setdefault("source", "api")
         _check_owner(body)
         lead = services.create_lead(tenant_db(), body)
-        return lead, etag_header(represent(lead))
+        return record_response(represent(lead), 201)
 
 
 @blp.route("/<uuid:lead_id>")
@@ -154,7 +154,7 @@ class LeadById(MethodView):
     def get(self, lead_id: uuid.UUID):  # type: ignore[no-untyped-def]
         """Read a lead"""
         lead = queries.get_lead(tenant_db(), lead_id)
-        return lead, etag_header(represent(lead))
+        return record_response(represent(lead))
 
     @blp.doc(requestBody=_BODY)
     @blp.response(200, LeadRecordSchema)
@@ -169,7 +169,7 @@ class LeadById(MethodView):
         body = errors.json_body()
         _check_owner(body)
         lead = services.update_lead(session, lead_id, body, partial=True)
-        return lead, etag_header(represent(lead))
+        return record_response(represent(lead))
 
     @blp.response(204)
     @blp.alt_response(404, response="DEFAULT_ERROR")
@@ -197,4 +197,4 @@ def convert(lead_id: uuid.UUID):  # type: ignore[no-untyped-def]
     lead = services.convert_lead(
         session, lead_id, company=choice["company"], contact=choice["contact"], deal=choice["deal"]
     )
-    return lead, etag_header(represent(lead))
+    return record_response(represent(lead))

@@ -12,13 +12,14 @@ from types import SimpleNamespace
 from typing import Any
 
 import marshmallow as ma
+from flask import Response
 from flask.views import MethodView
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from rapport.api import errors
 from rapport.api.auth import api_blueprint, current_key
-from rapport.api.records import ListArgs, check_if_match, etag_header, page_body, page_schema
+from rapport.api.records import ListArgs, check_if_match, page_body, page_schema, record_response
 from rapport.platform.identity.members import MANAGERS, members_of
 from rapport.platform.tenancy.scope import current_tenant, tenant_db
 from rapport.tenants.paging import SortOption, keyset_page
@@ -179,9 +180,8 @@ def _represent_team(team: SimpleNamespace) -> dict[str, Any]:
     return _TEAM_OUT.dump(team)
 
 
-def _respond_team(session: Session, team_id: uuid.UUID):  # type: ignore[no-untyped-def]
-    team = _team(session, team_id)
-    return team, etag_header(_represent_team(team))
+def _respond_team(session: Session, team_id: uuid.UUID, status: int = 200) -> Response:
+    return record_response(_represent_team(_team(session, team_id)), status)
 
 
 @blp.route("/teams")
@@ -208,7 +208,7 @@ class Teams(MethodView):
         _admin()
         session = tenant_db()
         team = services.create_team(session, errors.json_body())
-        return _respond_team(session, team.id)
+        return _respond_team(session, team.id, 201)
 
 
 @blp.route("/teams/<uuid:team_id>")
@@ -291,8 +291,8 @@ class TeamMemberById(MethodView):
 
 
 # -- territories ----------------------------------------------------------------------------------
-def _respond_territory(territory: Territory):  # type: ignore[no-untyped-def]
-    return territory, etag_header(_territory_dict(territory))
+def _respond_territory(territory: Territory, status: int = 200) -> Response:
+    return record_response(_territory_dict(territory), status)
 
 
 @blp.route("/territories")
@@ -323,7 +323,7 @@ class Territories(MethodView):
     def post(self):  # type: ignore[no-untyped-def]
         """Create a territory routing to a team (admin keys)"""
         _admin()
-        return _respond_territory(services.create_territory(tenant_db(), errors.json_body()))
+        return _respond_territory(services.create_territory(tenant_db(), errors.json_body()), 201)
 
 
 @blp.route("/territories/<uuid:territory_id>")

@@ -13,7 +13,7 @@ import uuid
 from typing import Any
 
 import marshmallow as ma
-from flask import request
+from flask import Response, request
 from flask.views import MethodView
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -22,7 +22,7 @@ from rapport.api import errors
 from rapport.api.activities import ActivityRecordSchema
 from rapport.api.activities import represent as represent_activity
 from rapport.api.auth import api_blueprint
-from rapport.api.records import ListArgs, check_if_match, etag_header, page_body, page_schema
+from rapport.api.records import ListArgs, check_if_match, page_body, page_schema, record_response
 from rapport.platform.db import get_or_not_found, utcnow
 from rapport.platform.errors import ValidationFailed
 from rapport.platform.identity.members import members_of
@@ -139,8 +139,8 @@ def represent(plan: VisitPlan) -> dict[str, Any]:
     return _REPRESENTATION.dump(plan)
 
 
-def _respond(plan: VisitPlan):  # type: ignore[no-untyped-def]
-    return plan, etag_header(represent(plan))
+def _respond(plan: VisitPlan, status: int = 200) -> Response:
+    return record_response(represent(plan), status)
 
 
 def _split(body: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
@@ -200,7 +200,7 @@ class VisitPlans(MethodView):
         plan = services.create_plan(session, data)
         if customers:
             services.set_customers(session, plan.id, customers)
-        return _respond(plan)
+        return _respond(plan, 201)
 
 
 @blp.route("/<uuid:plan_id>")
@@ -317,4 +317,4 @@ def check_in(plan_id: uuid.UUID, visit_id: uuid.UUID):  # type: ignore[no-untype
     check_if_match(represent_activity(_visit(session, plan_id, visit_id)))
     data = errors.json_body() if request.get_data() else {}
     visit = activities.check_in(session, visit_id, data)
-    return visit, etag_header(represent_activity(visit))
+    return record_response(represent_activity(visit))

@@ -31,6 +31,7 @@ from rapport.platform.db import get_or_not_found, utcnow
 from rapport.platform.errors import NotFound, ValidationFailed
 from rapport.platform.identity.models import ROLES
 from rapport.platform.settings import Settings
+from rapport.platform.tenancy import versions
 from rapport.platform.tenancy.models import Tenant, TenantRef, TenantState
 
 # A key can do what a member of its role can, except what only the owner may (transfer, delete).
@@ -255,17 +256,14 @@ class _FileVersions:
 
 
 class _RedisVersions:
-    def __init__(self, url: str, prefix: str) -> None:
-        import redis
-
-        self.redis = redis.Redis.from_url(url)
-        self.prefix = prefix
+    """Key versions in Redis, beside the tenant's configuration counters."""
 
     def get(self, tenant_id: uuid.UUID) -> str:
-        return str(int(self.redis.get(f"{self.prefix}:apikeys:version:{tenant_id}") or 0))
+        # With the tenant's configuration counters: the request's tenant work needs them next.
+        return str(versions.prefetch(tenant_id, "apikeys"))
 
     def bump(self, tenant_id: uuid.UUID) -> None:
-        self.redis.incr(f"{self.prefix}:apikeys:version:{tenant_id}")
+        versions.bump("apikeys", tenant_id)
 
 
 def _versions() -> _FileVersions | _RedisVersions:
@@ -273,7 +271,7 @@ def _versions() -> _FileVersions | _RedisVersions:
     if store is None:
         settings = _settings()
         store = (
-            _RedisVersions(settings.redis_url, settings.role_prefix)
+            _RedisVersions()
             if settings.redis_url
             else _FileVersions(settings.data_dir / "apikeys.version")
         )

@@ -13,7 +13,7 @@ from typing import Any
 
 from blinker import Namespace
 from flask import Flask, current_app, g, has_app_context
-from sqlalchemy import Engine, create_engine, event, func, select
+from sqlalchemy import Engine, create_engine, event, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from rapport.platform.db import CONTROL_SCHEMA, TENANT_SCHEMA, db
@@ -43,15 +43,20 @@ class TenantSession(Session):
     """A session bound to one tenant; on PostgreSQL each transaction switches role and schema."""
 
 
+#: Transaction-local: nothing survives on the pooled connection (the values are bound parameters).
+SWITCH = "SELECT set_config('role', %s, true), set_config('search_path', %s, true)"
+
+
 def _switch_tenant(session: Session, _transaction, connection) -> None:  # type: ignore[no-untyped-def]
     role = session.info.get("pg_role")
     if role is None:
         return
     schema = session.info["tenant"].schema_name
-    # One round trip, transaction-local: nothing survives on the pooled connection.
-    connection.execute(
-        select(func.set_config("role", role, True), func.set_config("search_path", schema, True))
-    )
+    # psycopg opens the transaction with the first statement; in pipeline mode its BEGIN and the
+    # switch travel together, so a unit of work starts with one round trip, not two.
+    driver = connection.connection.driver_connection
+    with driver.pipeline():
+        driver.execute(SWITCH, (role, schema))
     note_schema_used(connection, schema)
 
 

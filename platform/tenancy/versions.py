@@ -5,6 +5,10 @@ rarely. Each kind has a version counter per tenant, in Redis when configured, el
 A process keeps ``(version, value)`` per tenant in a :class:`BoundedCache`; when the counter has
 moved, it reloads. The counter is bumped after the commit of a change, so a reload always sees the
 committed rows, and the session that made the change reads uncached until then.
+
+A unit of work reads the counters of every kind at once, the first time it needs one (one Redis
+``MGET``). A request authenticated by an API key reads them with the key's own counter
+(:func:`prefetch`), so the key check and the tenant's configuration cost one round trip together.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import uuid
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-from flask import current_app
+from flask import current_app, g, has_request_context
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
@@ -23,8 +27,64 @@ from rapport.platform.tenancy.engines import BoundedCache
 T = TypeVar("T")
 
 _MEMO = "rapport.versioned"
+_READ = "rapport.versions"  # session.info: the counters this unit of work goes by
+_PREFETCHED = "rapport_versions"  # g: counters read with an API key's, for the tenant session
 _local_versions: dict[str, int] = {}
 _local_lock = threading.Lock()
+#: Every kind of versioned configuration, so that one read covers them all.
+_KINDS: list[str] = []
+
+
+def _key(kind: str, tenant_id: uuid.UUID) -> str:
+    from rapport.platform.tenancy.scope import tenancy
+
+    return f"{tenancy().settings.role_prefix}:{kind}:version:{tenant_id}"
+
+
+def read_all(tenant_id: uuid.UUID, *also: str) -> dict[str, int]:
+    """The tenant's counter of every kind (and of the kinds ``also`` names), in one read."""
+    kinds = [*_KINDS, *also]
+    keys = [_key(kind, tenant_id) for kind in kinds]
+    client = _redis()
+    if client is None:
+        with _local_lock:
+            values = [_local_versions.get(key, 0) for key in keys]
+    else:
+        values = client.mget(keys)
+    return {kind: int(value or 0) for kind, value in zip(kinds, values, strict=True)}
+
+
+def bump(kind: str, tenant_id: uuid.UUID) -> None:
+    """Tell every process that this tenant's ``kind`` changed."""
+    client = _redis()
+    key = _key(kind, tenant_id)
+    if client is None:
+        with _local_lock:
+            _local_versions[key] = _local_versions.get(key, 0) + 1
+        return
+    client.incr(key)
+
+
+def prefetch(tenant_id: uuid.UUID, kind: str) -> int:
+    """The counter of ``kind`` (one kept outside :class:`TenantVersioned`, such as the API keys'),
+    read together with every tenant kind's; those serve this request's tenant unit of work."""
+    found = read_all(tenant_id, kind)
+    if has_request_context():
+        setattr(g, _PREFETCHED, (tenant_id, found))
+    return found[kind]
+
+
+def _read(session: Session, kind: str) -> int:
+    """The counter of ``kind`` this unit of work goes by (all kinds are read the first time)."""
+    known = session.info.get(_READ)
+    tenant_id = session.info["tenant"].id
+    if known is None:
+        ahead = g.pop(_PREFETCHED, None) if has_request_context() else None
+        known = ahead[1] if ahead is not None and ahead[0] == tenant_id else read_all(tenant_id)
+        session.info[_READ] = known
+    if kind not in known:  # a kind first imported after the read
+        known.update(read_all(tenant_id))
+    return known[kind]
 
 
 def _redis():  # type: ignore[no-untyped-def]
@@ -50,11 +110,8 @@ class TenantVersioned(Generic[T]):
         self.loader = loader
         self.size = size
         self._changed = f"rapport.{kind}.changed"
-
-    def _key(self, tenant_id: uuid.UUID) -> str:
-        from rapport.platform.tenancy.scope import tenancy
-
-        return f"{tenancy().settings.role_prefix}:{self.kind}:version:{tenant_id}"
+        if kind not in _KINDS:
+            _KINDS.append(kind)
 
     def _cache(self) -> BoundedCache[str, tuple[int, T]]:
         name = f"rapport.{self.kind}.cache"
@@ -64,8 +121,9 @@ class TenantVersioned(Generic[T]):
         return cache
 
     def version(self, tenant_id: uuid.UUID) -> int:
+        """The counter as every process sees it now (not the unit of work's)."""
         client = _redis()
-        key = self._key(tenant_id)
+        key = _key(self.kind, tenant_id)
         if client is None:
             with _local_lock:
                 return _local_versions.get(key, 0)
@@ -73,13 +131,7 @@ class TenantVersioned(Generic[T]):
 
     def bump(self, tenant_id: uuid.UUID) -> None:
         """Tell every process that this tenant's configuration changed."""
-        client = _redis()
-        key = self._key(tenant_id)
-        if client is None:
-            with _local_lock:
-                _local_versions[key] = _local_versions.get(key, 0) + 1
-            return
-        client.incr(key)
+        bump(self.kind, tenant_id)
 
     def _load(self, session: Session) -> T:
         # No autoflush: loading runs under the cache's lock, and a flush runs hooks that read
@@ -103,9 +155,8 @@ class TenantVersioned(Generic[T]):
         return value
 
     def _get(self, session: Session) -> T:
-        tenant_id = session.info["tenant"].id
-        key = str(tenant_id)
-        version = self.version(tenant_id)
+        key = str(session.info["tenant"].id)
+        version = _read(session, self.kind)
         cache = self._cache()
         cached_version, value = cache.get_or_create(key, lambda: (version, self._load(session)))
         if cached_version != version:
@@ -125,6 +176,7 @@ class TenantVersioned(Generic[T]):
 
         def after_commit(s: Session) -> None:
             s.info.pop(self._changed, None)
+            s.info.pop(_READ, None)  # the session's next read sees the bumped counter
             with app.app_context():
                 self.bump(tenant_id)
 
