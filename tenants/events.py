@@ -14,6 +14,10 @@ Event names are ``<singular>.<verb>`` (``company.created``, ``deal.stage_changed
 ``lead.converted``); :data:`EVENT_TYPES` lists every name an integrator can subscribe to.
 Subscribers run inside the job's tenant transaction and must be idempotent: the job is delivered
 at least once. ``event["id"]`` identifies the business event, whichever attempt carries it.
+
+A change made by a workflow carries ``event["origin"]`` (``{"workflows": [ids], "depth": n}``,
+from ``session.info[ORIGIN]`` while the workflow's actions run), so workflows neither trigger
+themselves again nor chain without end.
 """
 
 from __future__ import annotations
@@ -33,6 +37,9 @@ from rapport.platform.tenancy.models import TenantRef
 
 #: Every event type, with what it means (shown to admins choosing webhook events).
 EVENT_TYPES: dict[str, str] = {}
+
+#: session.info key: which workflows caused the changes being made (see the module docstring).
+ORIGIN = "rapport.events.origin"
 
 Subscriber = Callable[[Session, TenantRef, dict[str, Any]], None]
 _subscribers: list[Subscriber] = []
@@ -73,19 +80,18 @@ def emit(
     if name not in EVENT_TYPES:
         raise ValueError(f"undeclared event type {name!r}; declare it in its feature first")
     event_id = new_id()
-    outbox.add(
-        session,
-        record_event,
-        {
-            "id": str(event_id),
-            "type": name,
-            "record_type": record_type,
-            "record_id": str(record_id),
-            "occurred_at": utcnow().isoformat(),
-            "data": _plain(data),
-        },
-        event_key=f"event:{event_id}",
-    )
+    payload = {
+        "id": str(event_id),
+        "type": name,
+        "record_type": record_type,
+        "record_id": str(record_id),
+        "occurred_at": utcnow().isoformat(),
+        "data": _plain(data),
+    }
+    origin = session.info.get(ORIGIN)
+    if origin:
+        payload["origin"] = _plain(origin)
+    outbox.add(session, record_event, payload, event_key=f"event:{event_id}")
     return event_id
 
 

@@ -1,8 +1,8 @@
 """Deal operations: validate through the schema, change, audit in the same transaction, flush.
 
 They never commit: the boundary (request, job, CLI) does, once. A stage move also writes a
-``DealStageChange`` row and an outbox event (``deal.stage_changed:<change id>``) for the consumers
-of ``jobs.deal_stage_changed`` (webhooks and workflows, later).
+``DealStageChange`` row and announces the ``deal.stage_changed`` record event, which webhooks and
+workflows consume.
 """
 
 from __future__ import annotations
@@ -18,12 +18,10 @@ from rapport.platform.audit import chain as audit
 from rapport.platform.audit.context import current_actor
 from rapport.platform.db import get_or_not_found, utcnow
 from rapport.platform.errors import Conflict, NotFound, ValidationFailed
-from rapport.platform.jobs import outbox
 from rapport.tenants import events
 from rapport.tenants.companies.models import Company
 from rapport.tenants.companies.schemas import load
 from rapport.tenants.contacts.models import Contact
-from rapport.tenants.deals.jobs import deal_stage_changed
 from rapport.tenants.deals.models import Deal, DealContact, DealStageChange
 from rapport.tenants.deals.queries import get_deal
 from rapport.tenants.deals.schemas import DEAL_FIELDS, DealContactSchema, DealSchema, MoveSchema
@@ -192,7 +190,7 @@ def move_deal(
 
     Reaching a won stage closes the deal as won; a lost stage closes it as lost and needs a
     reason; an open stage (re)opens it. A change of stage is kept as a ``DealStageChange``,
-    audited as ``deal.stage_changed`` and announced through the outbox.
+    audited and announced as the ``deal.stage_changed`` record event.
     """
     deal = get_deal(session, deal_id)
     values = load(
@@ -226,7 +224,7 @@ def move_deal(
     deal.status = stage.kind
     deal.closed_at = utcnow() if stage.kind != "open" else None
     deal.lost_reason = reason if stage.kind == "lost" else None
-    change = _record_change(session, deal, from_stage_id, stage.id)
+    _record_change(session, deal, from_stage_id, stage.id)
     session.flush()
     after = {"stage": stage.name, "status": deal.status, "lost_reason": deal.lost_reason}
     audit.record(session, "deal.stage_changed", "deal", deal.id, audit.diff(before, after))
@@ -236,18 +234,6 @@ def move_deal(
         "deals",
         deal.id,
         {**snapshot(deal), "from_stage_id": from_stage_id, "to_stage_id": stage.id},
-    )
-    outbox.add(
-        session,
-        deal_stage_changed,
-        {
-            "change_id": str(change.id),
-            "deal_id": str(deal.id),
-            "from_stage_id": str(from_stage_id),
-            "to_stage_id": str(stage.id),
-            "status": deal.status,
-        },
-        event_key=f"deal.stage_changed:{change.id}",
     )
     return deal
 

@@ -90,12 +90,15 @@ def test_deal_crud_and_move_are_audited_as_the_key_with_history_and_an_event(
             )
         )
         assert len(history) == 2 and history[-1].changed_by_label == moved_key_label(app, api_a)
-        event = s.scalars(
-            select(OutboxEntry).where(
-                OutboxEntry.event_key == f"deal.stage_changed:{history[-1].id}"
+        (event,) = [
+            row.payload
+            for row in s.scalars(
+                select(OutboxEntry).where(OutboxEntry.job == "rapport.tenants.events.record_event")
             )
-        ).first()
-        assert event is not None and event.payload["status"] == "lost"
+            if row.payload["type"] == "deal.stage_changed"
+            and row.payload["record_id"] == deal["id"]
+        ]
+        assert event["data"]["to_stage_id"] == lost["id"]
 
     assert api_a.delete(path).status_code == 204
     api_error(api_a.get(path), 404)

@@ -128,7 +128,7 @@ def test_a_company_or_stage_of_another_tenant_is_refused(app, tenants):
                 services.move_deal(s, deal.id, stage_id)
 
 
-def test_move_records_history_audit_and_an_outbox_event(app, tenants):
+def test_move_records_history_audit_and_a_record_event(app, tenants):
     a, b = tenants
     with app.app_context():
         with tenant_session(a.ref) as s:
@@ -150,11 +150,20 @@ def test_move_records_history_audit_and_an_outbox_event(app, tenants):
                 )
             ).one()
             assert entry.changes["stage"] == ["First", "Second"]
-            key = f"deal.stage_changed:{latest.change.id}"
-            row = s.scalars(select(OutboxEntry).where(OutboxEntry.event_key == key)).one()
-            assert row.job == "rapport.tenants.deals.jobs.deal_stage_changed"
-            assert row.payload["deal_id"] == str(deal_id)
-            assert row.done_at is not None  # consumed (a no-op for now) after the commit
+            (event,) = [
+                row.payload
+                for row in s.scalars(
+                    select(OutboxEntry).where(
+                        OutboxEntry.job == "rapport.tenants.events.record_event"
+                    )
+                )
+                if row.payload["type"] == "deal.stage_changed"
+                and row.payload["record_id"] == str(deal_id)
+            ]
+            assert event["data"]["to_stage_id"] == str(second_id)
+            # A stage move is no workflow run: nothing about it on the (billed) workflows queue.
+            billed = s.scalars(select(OutboxEntry).where(OutboxEntry.queue == "workflows")).all()
+            assert not [r for r in billed if str(deal_id) in str(r.payload)]
         with tenant_session(b.ref) as s:
             assert (
                 s.scalars(select(DealStageChange).where(DealStageChange.deal_id == deal_id)).all()
