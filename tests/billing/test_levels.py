@@ -222,16 +222,23 @@ def test_uploads_past_the_storage_cap_are_refused_next_to_the_field(
 
 
 def test_an_import_stops_at_the_cap_row_by_row_and_says_why(app, nearly_full) -> None:
-    from rapport.tenants.leads import imports
+    from rapport.tenants.imports import services as imports
+    from rapport.tenants.imports.models import ImportBatch
 
     csv = "first_name,last_name,company\n" + "".join(
         f"Ada,Import {n},Engines {n}\n" for n in range(4)
     )
     with app.app_context(), tenant_session(nearly_full.ref) as session:
-        result = imports.import_leads(session, csv.encode())
-    assert result.created == 2  # the two free places
-    assert [line for line, _errors in result.failed] == [4, 5]
-    assert all(RECORDS_FULL in str(errors) for _line, errors in result.failed)
+        batch = imports.start(session, "leads", "leads.csv", csv.encode(),
+                              user_id=nearly_full.owner_id, user_label="owner")  # fmt: skip
+        preview = imports.preview(session, batch)
+        imports.confirm(session, batch)  # the import job runs after this commit
+        batch_id = batch.id
+    with app.app_context(), tenant_session(nearly_full.ref) as session:
+        batch = session.get(ImportBatch, batch_id)
+        assert batch.created == preview.created == 2  # the two free places
+        assert [e["line"] for e in batch.errors] == [e["line"] for e in preview.errors] == [4, 5]
+        assert all(RECORDS_FULL in str(e["errors"]) for e in batch.errors)
     assert stored_records(app, nearly_full) == CAP
 
 

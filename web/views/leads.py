@@ -1,5 +1,5 @@
 """Leads in the browser: list ("my leads", status, search), create, show, edit, qualify, delete,
-CSV import, convert (with duplicate candidates to merge into) and the settings of the public
+convert (with duplicate candidates to merge into) and the settings of the public
 capture form. Every way in creates leads through ``services.create_lead``, which routes them."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from rapport.tenants.companies.queries import record_history
 from rapport.tenants.companies.schemas import countries
 from rapport.tenants.contacts.models import Contact
 from rapport.tenants.deals.models import Deal
-from rapport.tenants.leads import imports, queries, services
+from rapport.tenants.leads import queries, services
 from rapport.tenants.leads.schemas import LEAD_FIELDS, RATINGS
 from rapport.tenants.picklists import queries as picklists
 from rapport.tenants.picklists.services import default_value
@@ -254,26 +254,8 @@ def delete(lead_id: uuid.UUID):  # type: ignore[no-untyped-def]
 # -- import ---------------------------------------------------------------------------------------
 @bp.get("/import")
 def import_form():  # type: ignore[no-untyped-def]
-    return render_template(
-        "leads/import.html", errors={}, result=None, columns=imports.IMPORT_FIELDS,
-        max_rows=imports.MAX_ROWS,
-    )  # fmt: skip
-
-
-@bp.post("/import")
-def import_file():  # type: ignore[no-untyped-def]
-    upload = request.files.get("file")
-    context = {"columns": imports.IMPORT_FIELDS, "max_rows": imports.MAX_ROWS, "result": None}
-    if upload is None or not upload.filename:
-        return render_template(
-            "leads/import.html", errors={"file": ["Choose a CSV file."]}, **context
-        ), 422
-    try:
-        result = imports.import_leads(tenant_db(), upload.read(imports.MAX_BYTES + 1))
-    except ValidationFailed as exc:
-        return render_template("leads/import.html", errors=exc.errors, **context), 422
-    context["result"] = result
-    return render_template("leads/import.html", errors={}, labels=LABELS, **context)
+    """Leads are imported like every record type (the old address still leads there)."""
+    return redirect(url_for("imports.index", record_type="leads"), 303)
 
 
 # -- conversion -----------------------------------------------------------------------------------

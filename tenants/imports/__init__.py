@@ -1,0 +1,1 @@
+"""Importing records of any record type from CSV or Excel files, through the record services."""
