@@ -39,6 +39,8 @@ TENANT_MODELS = (
     "rapport.tenants.roles.models",
     "rapport.tenants.modules.models",
     "rapport.billing.levels",
+    "rapport.tenants.workflows.models",
+    "rapport.tenants.imports.models",
 )
 
 

@@ -40,6 +40,8 @@ BLUEPRINT_MODULES = (
     "rapport.web.views.picklists",
     "rapport.web.views.roles",
     "rapport.web.views.modules",
+    "rapport.web.views.workflows",
+    "rapport.web.views.imports",
 )
 
 # The workspace menu: (label, endpoint); entries whose view is not registered are left out.

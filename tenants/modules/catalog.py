@@ -42,6 +42,18 @@ MODULES = (
         ("activities", "visits"),
         ("api_activities", "api_visits"),
     ),
+    Module(
+        "workflows",
+        "Workflows",
+        "Automations that run when records are created or changed.",
+        ("workflows",),
+    ),
+    Module(
+        "imports",
+        "Imports",
+        "Importing records from CSV and Excel files.",
+        ("imports",),
+    ),
 )
 
 BY_KEY = {module.key: module for module in MODULES}

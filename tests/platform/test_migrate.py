@@ -20,7 +20,7 @@ from rapport.platform.tenancy.provisioning import delete_tenant, provision_tenan
 from rapport.platform.tenancy.scope import tenancy, tenant_session
 from rapport.tenants.companies.models import Company
 
-HEAD = "t0006"
+HEAD = "t0007"
 BEFORE = "t0001"
 
 

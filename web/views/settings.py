@@ -60,6 +60,18 @@ SECTIONS = (
         "Switch parts of Rapport on or off for everybody, within what the plan includes.",
     ),
     (
+        "Workflows",
+        "workflows.index",
+        "Automations: when a record is created or changed and conditions hold, update fields, "
+        "create tasks, send emails; with a log of every run.",
+    ),
+    (
+        "Import data",
+        "imports.index",
+        "Bring companies, contacts, leads, deals and activities in from CSV or Excel files, "
+        "with a preview of every row's errors before anything is written.",
+    ),
+    (
         "Roles and permissions",
         "roles.index",
         "What each role may create, read, change, delete and export, which records it sees, "
