@@ -48,9 +48,10 @@ def _digits(phone: str | None) -> str | None:
     return digits or None
 
 
-#: Per record type, the custom fields left out of the index: those some role of the tenant may
-#: not see (a search must not find a record by what it hides). Set by the index around the
-#: documents it builds (:func:`leaving_out`).
+#: Per record type, the fields left out of the index, built-in and custom: those some role of the
+#: tenant may not see (a search must not find a record by what it hides, nor show it in a hit's
+#: subtitle). Set by the index around the documents it builds (:func:`leaving_out`). A record's
+#: title (its name) is always kept: it is how a hit is recognised.
 _UNSEARCHABLE: ContextVar[Mapping[str, frozenset[str]] | None] = ContextVar(
     "unsearchable", default=None
 )
@@ -58,7 +59,7 @@ _UNSEARCHABLE: ContextVar[Mapping[str, frozenset[str]] | None] = ContextVar(
 
 @contextmanager
 def leaving_out(fields: Mapping[str, frozenset[str]]) -> Iterator[None]:
-    """Build documents without these custom fields (record type → API names)."""
+    """Build documents without these fields (record type → field and custom API names)."""
     token = _UNSEARCHABLE.set(fields)
     try:
         yield
@@ -66,9 +67,20 @@ def leaving_out(fields: Mapping[str, frozenset[str]]) -> Iterator[None]:
         _UNSEARCHABLE.reset(token)
 
 
+def unsearchable(record_type: str) -> frozenset[str]:
+    """The fields of ``record_type`` the documents being built leave out."""
+    return (_UNSEARCHABLE.get() or {}).get(record_type, frozenset())
+
+
+def _reader(record: Any, record_type: str) -> Callable[[str], Any]:
+    """``read(name)``: a built-in field's value for the index, None when some role hides it."""
+    left_out = unsearchable(record_type)
+    return lambda name: None if name in left_out else getattr(record, name)
+
+
 def _custom_texts(custom: dict[str, Any] | None, record_type: str) -> list[str]:
     """The text in custom field values (strings, and strings in multi-select lists)."""
-    left_out = (_UNSEARCHABLE.get() or {}).get(record_type, frozenset())
+    left_out = unsearchable(record_type)
     texts: list[str] = []
     for name, value in (custom or {}).items():
         if name in left_out:
@@ -89,18 +101,20 @@ def _name(first: str | None, last: str | None) -> str:
 
 
 def company_document(c: Any) -> Document:
+    read = _reader(c, "companies")
     return Document(
-        "companies", c.id, c.name, _join((c.domain, c.city, c.industry)),
-        (c.domain, c.website, c.city, c.industry, c.phone, _digits(c.phone),
-         *_custom_texts(c.custom, "companies")), c.owner_id,
+        "companies", c.id, c.name, _join((read("domain"), read("city"), read("industry"))),
+        (read("domain"), read("website"), read("city"), read("industry"), read("phone"),
+         _digits(read("phone")), *_custom_texts(c.custom, "companies")), c.owner_id,
     )  # fmt: skip
 
 
 def contact_document(c: Any) -> Document:
+    read = _reader(c, "contacts")
     return Document(
-        "contacts", c.id, _name(c.first_name, c.last_name), _join((c.title, c.email)),
-        (c.first_name, c.last_name, c.email, c.title, c.phone, _digits(c.phone),
-         *_custom_texts(c.custom, "contacts")), c.owner_id,
+        "contacts", c.id, _name(c.first_name, c.last_name), _join((read("title"), read("email"))),
+        (c.first_name, c.last_name, read("email"), read("title"), read("phone"),
+         _digits(read("phone")), *_custom_texts(c.custom, "contacts")), c.owner_id,
     )  # fmt: skip
 
 
@@ -110,13 +124,14 @@ def deal_document(d: Any) -> Document:
 
 
 def lead_document(lead: Any) -> Document:
+    read = _reader(lead, "leads")
     person = _name(lead.first_name, lead.last_name)
-    title = person or lead.company_name or lead.email or ""
+    title = person or lead.company_name or read("email") or ""
     return Document(
         "leads", lead.id, title,
-        _join((lead.company_name if person else None, lead.title, lead.email)),
-        (lead.first_name, lead.last_name, lead.company_name, lead.title, lead.email, lead.phone,
-         _digits(lead.phone), lead.city, lead.website, lead.industry,
+        _join((lead.company_name if person else None, read("title"), read("email"))),
+        (lead.first_name, lead.last_name, lead.company_name, read("title"), read("email"),
+         read("phone"), _digits(read("phone")), read("city"), read("website"), read("industry"),
          *_custom_texts(lead.custom, "leads")), lead.owner_id,
     )  # fmt: skip
 

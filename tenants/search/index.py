@@ -25,7 +25,13 @@ from rapport.platform.jobs.registry import job
 from rapport.platform.tenancy.models import TenantRef
 from rapport.platform.tenancy.scope import TenantSession
 from rapport.tenants.search import ddl
-from rapport.tenants.search.documents import Document, builders, leaving_out, searchable_types
+from rapport.tenants.search.documents import (
+    Document,
+    builders,
+    leaving_out,
+    searchable_types,
+    unsearchable,
+)
 from rapport.tenants.search.models import SearchEntry
 
 _table = SearchEntry.__table__
@@ -35,7 +41,8 @@ BATCH = 2000
 
 def _with_other_channels(connection: Connection, documents: Sequence[Document]) -> list[Document]:
     """Contacts' documents with every email address and phone number of theirs, not only the
-    primary ones the contact row carries (read with the connection: this runs inside flushes)."""
+    primary ones the contact row carries (read with the connection: this runs inside flushes),
+    unless some role hides the email or phone field."""
     from rapport.tenants.contacts.models import ContactEmail, ContactPhone
 
     ids = [d.record_id for d in documents if d.record_type == "contacts"]
@@ -43,7 +50,11 @@ def _with_other_channels(connection: Connection, documents: Sequence[Document]) 
         return list(documents)
     extra: dict[uuid.UUID, list[str]] = {}
     emails, phones = ContactEmail.__table__, ContactPhone.__table__
-    for table, column in ((emails, emails.c.email), (phones, phones.c.phone)):
+    left_out = unsearchable("contacts")
+    channels = ((emails, emails.c.email, "email"), (phones, phones.c.phone, "phone"))
+    for table, column, field in channels:
+        if field in left_out:
+            continue
         rows = connection.execute(
             select(table.c.contact_id, column).where(
                 table.c.contact_id.in_(ids), table.c.is_primary.is_(False)

@@ -6,7 +6,6 @@ registered later without an entry in ``MINIMAL`` fails the test, so the matrix g
 
 from __future__ import annotations
 
-import importlib
 import secrets
 import uuid
 
@@ -35,16 +34,6 @@ MINIMAL = {
     "deals": lambda t: {"name": f"Deal {t}", "currency": "EUR"},
     "activities": lambda t: {"kind": "task", "subject": f"Task {t}", "due_at": "2026-12-01T09:00"},
 }
-
-
-def _services(kind: records.RecordType):  # type: ignore[no-untyped-def]
-    module = importlib.import_module(f"rapport.tenants.{kind.name}.services")
-    singular = kind.singular
-    return (
-        getattr(module, f"create_{singular}"),
-        getattr(module, f"update_{singular}"),
-        getattr(module, f"delete_{singular}"),
-    )
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +66,7 @@ def test_each_role_can_do_exactly_what_its_policy_says(app, tenant_b, workspace,
         with tenant_session(ws.ref) as s:
             policy = roles.policy(s, role)
         for kind in records.all_types():
-            create, update, delete = _services(kind)
+            create, update, delete = kind.writer.create, kind.writer.update, kind.writer.delete
             t = _tag()
             data = MINIMAL[kind.name](t)
             # create

@@ -296,3 +296,36 @@ def test_a_field_some_role_hides_is_not_searchable(app, tenants, new_tenant):
             assert [h.record_id for h in search(s, "zebracode2").hits] == [company_id]
         with tenant_session(b.ref) as s:
             assert search(s, "Quietco").hits == []
+
+
+def test_a_built_in_field_some_role_hides_is_neither_searched_nor_shown(app, tenants, new_tenant):
+    from rapport.tenants.contacts import services as contacts
+    from rapport.tenants.search.queries import search
+
+    ws, b = new_tenant("Unlisted numbers"), tenants[1]
+    contact = {
+        "first_name": "Mira",
+        "last_name": "Okafor",
+        "emails": [{"email": "mira@zebrafin.example", "is_primary": True},
+                   {"email": "mira.private@quagga.example"}],
+        "phones": [{"phone": "+44 20 7946 0958", "is_primary": True}],
+    }  # fmt: skip
+    with app.app_context():
+        with tenant_session(ws.ref) as s:
+            contact_id = contacts.create_contact(s, contact).id
+        with tenant_session(ws.ref) as s:
+            for term in ("zebrafin", "quagga", "442079460958"):
+                assert [h.record_id for h in search(s, term).hits] == [contact_id], term
+        with tenant_session(ws.ref) as s:
+            role = roles.create_role(s, "Call centre", copy_of="service_agent")
+            roles.update_role(s, role.id, fields_spec={"contacts": {"email": "hidden"}})
+        with tenant_session(ws.ref) as s:
+            # Every address of theirs is out of the index and out of the hit's line.
+            assert search(s, "zebrafin").hits == [] and search(s, "quagga").hits == []
+            hits = search(s, "Okafor").hits
+            assert [h.record_id for h in hits] == [contact_id]
+            assert "zebrafin" not in (hits[0].subtitle or "")
+            # The phone is not hidden: still found by its digits.
+            assert [h.record_id for h in search(s, "442079460958").hits] == [contact_id]
+        with tenant_session(b.ref) as s:
+            assert search(s, "Okafor").hits == []

@@ -254,3 +254,70 @@ def test_a_read_only_member_cannot_add_notes_or_change_the_account_team(app, cli
         from rapport.tenants.notes import queries as notes
 
         assert notes.record_notes(s, "companies", company_id) == []
+
+
+def test_hidden_fields_stay_hidden_on_other_records_pages_and_in_search(
+    app, client, auth, tenants, new_tenant
+):
+    """A role hiding contacts' email and job title sees neither on the deal page's contacts,
+    the contact's heading, or a search hit."""
+    from rapport.tenants.contacts import services as contacts
+    from rapport.tenants.deals import services as deals
+
+    ws = new_tenant("Discreet")
+    _b = tenants[1]
+    with app.app_context(), tenant_session(ws.ref) as s:
+        role = roles.create_role(s, "Discreet seller", copy_of="manager")
+        roles.update_role(
+            s, role.id, fields_spec={"contacts": {"email": "hidden", "title": "hidden"}}
+        )
+        contact = contacts.create_contact(
+            s, {"first_name": "Ines", "last_name": "Quarrow", "title": "Chief Buyer",
+                "emails": [{"email": "ines@secretbuyer.example", "is_primary": True}]},
+        )  # fmt: skip
+        deal = deals.create_deal(s, {"name": "Quarrow order", "currency": "EUR"})
+        deals.add_contact(s, deal.id, {"contact_id": contact.id, "role": "Decision maker"})
+        contact_id, deal_id, key = contact.id, deal.id, role.key
+    person = add_member(app, ws, key)
+    auth.login(person.email, person.password)
+    deal_page = text(client.get(f"/{ws.slug}/deals/{deal_id}"))
+    assert "Ines Quarrow" in deal_page and "secretbuyer" not in deal_page
+    contact_page = text(client.get(f"/{ws.slug}/contacts/{contact_id}"))
+    assert "Ines Quarrow" in contact_page
+    assert "Chief Buyer" not in contact_page and "secretbuyer" not in contact_page
+    link = f'href="/{ws.slug}/contacts/{contact_id}"'
+    found = text(client.get(f"/{ws.slug}/search/?q=Quarrow"))
+    assert link in found
+    assert "secretbuyer" not in found and "Chief Buyer" not in found
+    assert link not in text(client.get(f"/{ws.slug}/search/?q=secretbuyer"))
+
+
+def test_export_follows_each_roles_export_right_on_every_list(app, client, auth, tenants):
+    """Every built-in role × every list with an export: the CSV, or 403, as the policy says."""
+    from rapport.tenants import records
+    from rapport.tenants.roles.policy import BUILT_IN_KEYS
+
+    a, _b = tenants
+    exports = sorted(
+        {rule.rule for rule in app.url_map.iter_rules() if rule.endpoint.endswith("_export")}
+    )
+    by_type = {}
+    for rule in exports:
+        segment = rule.split("/")[2]  # /<slug>/<record type>/…/export.csv
+        if records.exists(segment):
+            by_type[segment] = rule.replace("<slug>", a.slug)
+    assert set(by_type) == set(records.names()), "a record type's list has no export"
+    for role in BUILT_IN_KEYS:
+        with app.app_context(), tenant_session(a.ref) as s:
+            policy = roles.policy(s, role)
+        person = add_member(app, a, role)
+        auth.login(person.email, person.password)
+        for record_type, url in by_type.items():
+            allowed = policy.can(record_type, "read") and policy.can(record_type, "export")
+            response = client.get(url)
+            response.get_data()  # the CSV streams: read it to the end
+            response.close()
+            assert response.status_code == (200 if allowed else 403), (role, record_type)
+            if allowed:
+                assert response.mimetype == "text/csv"
+        auth.logout()
