@@ -17,6 +17,8 @@ alternating rounds so drift on a busy machine falls on both sides alike.
 
 from __future__ import annotations
 
+import os
+
 import sys
 import time
 from collections.abc import Callable
@@ -88,6 +90,8 @@ def _profile(call: Callable[[], Any], count: int) -> None:
     for _ in range(count):
         call()
     profiler.disable()
+    if os.environ.get("RAPPORT_PROFILE_DUMP"):
+        profiler.dump_stats(os.environ["RAPPORT_PROFILE_DUMP"])
     stats = pstats.Stats(profiler).strip_dirs()
     stats.sort_stats("cumulative").print_stats(45)
     stats.sort_stats("tottime").print_stats(25)
@@ -102,6 +106,7 @@ def main() -> None:
         help="instead of measuring, profile N calls (--profile-case) with cProfile, print the top",
     )  # fmt: skip
     p.add_argument("--profile-case", choices=("get", "list"), default="get")
+    p.add_argument("--profile-side", choices=("api", "bare"), default="api")
     p.add_argument(
         "--no-key-cache", action="store_true",
         help="re-read the key and tenant on every request (the cost before the per-process cache)",
@@ -158,7 +163,7 @@ def main() -> None:
             ),
         }
         if args.profile:
-            _profile(cases[args.profile_case][0], args.profile)
+            _profile(cases[args.profile_case][args.profile_side == "bare"], args.profile)
             with app.app_context():
                 tenancy().dispose()
             return
