@@ -1,11 +1,12 @@
 """Saved list views over REST: read them and run them.
 
-A saved view belongs to one person and nobody else sees it (there is no workspace-shared view in
-the model), so a key sees the views of the member who created it (``ApiKey.created_by``); a key
-made by the CLI has no creator and sees none. Running a view returns the records page its filters
-and sort give, through the same filter machinery as the list endpoints; "me" in a view's filters
-means the key's creator, as it meant them in the browser. Views are read only here: they are a
-person's preference, saved where that person works.
+A saved view belongs to one person, who may share it with the workspace. A key sees what the
+member who created it sees (``ApiKey.created_by``): their own views and the shared ones; a key
+made by the CLI has no creator and sees the shared ones. Running a view returns the records page
+its filters and sort give, through the same filter machinery as the list endpoints and the key's
+role; "me" in a view's filters means the key's creator, as in the browser it means whoever opens
+the view (a CLI key, acting for nobody, reads it as the view's owner). Views are
+read only here: they are a person's preference, saved where that person works.
 """
 
 from __future__ import annotations
@@ -16,24 +17,24 @@ from typing import Any
 
 import marshmallow as ma
 from flask.views import MethodView
-from sqlalchemy import false, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from rapport.api import activities, companies, contacts, deals, errors, leads
 from rapport.api.auth import api_blueprint, current_key
 from rapport.api.records import FILTERS_DOC, ListArgs, PageMeta, page_body, record_page
-from rapport.platform.errors import NotFound, ValidationFailed
+from rapport.platform.errors import ValidationFailed
 from rapport.platform.tenancy.scope import tenant_db
 from rapport.tenants import filtering, records
 from rapport.tenants.paging import SortOption, keyset_page
 from rapport.tenants.views.models import SavedView
-from rapport.tenants.views.queries import get_view
+from rapport.tenants.views.queries import get_view, visible_to
 
 blp = api_blueprint(
     "api_views",
     __name__,
     url_prefix="/api/v1/views",
-    description="Saved list views of the key's creator: read them and run them.",
+    description="Saved list views (the key creator's and the shared ones): read and run them.",
 )
 
 Represent = Callable[[Session, list[Any]], list[dict[str, Any]]]
@@ -77,6 +78,9 @@ class ViewSchema(ma.Schema):
     sort = ma.fields.String(dump_only=True, allow_none=True)
     columns = ma.fields.List(ma.fields.String(), dump_only=True)
     is_default = ma.fields.Boolean(dump_only=True)
+    shared = ma.fields.Boolean(
+        dump_only=True, metadata={"description": "Shared with everyone in the workspace."}
+    )
     created_at = ma.fields.AwareDateTime(dump_only=True)
     updated_at = ma.fields.AwareDateTime(dump_only=True)
 
@@ -132,10 +136,7 @@ def _owner() -> uuid.UUID | None:
 
 
 def _view(session: Session, view_id: uuid.UUID) -> SavedView:
-    owner = _owner()
-    if owner is None:
-        raise NotFound("saved view")
-    return get_view(session, owner, view_id)
+    return get_view(session, _owner(), view_id)
 
 
 @blp.route("")
@@ -143,10 +144,9 @@ class Views(MethodView):
     @blp.arguments(ViewListArgs, location="query")
     @blp.response(200, ViewPageSchema)
     def get(self, args: dict[str, Any]):  # type: ignore[no-untyped-def]
-        """List the saved views of the key's creator (by list, by name)"""
+        """List the saved views the key's creator sees: theirs and the shared ones"""
         session = tenant_db()
-        owner = _owner()
-        stmt = select(SavedView).where(SavedView.user_id == owner if owner else false())
+        stmt = select(SavedView).where(visible_to(_owner()))
         if args["record_type"]:
             stmt = stmt.where(SavedView.record_type == args["record_type"])
         q = (args["q"] or "").strip()
@@ -194,7 +194,9 @@ def run_view(args: dict[str, Any], view_id: uuid.UUID):  # type: ignore[no-untyp
             errors={"view": exc.errors},
         )
     model = records.get(view.record_type).model
-    stmt = filtering.apply(session, view.record_type, select(model), conditions, me=view.user_id)
+    stmt = filtering.apply(
+        session, view.record_type, select(model), conditions, me=_owner() or view.user_id
+    )
     order = {**args, "sort": args["sort"] or view.sort}
     page, sort = record_page(
         session, view.record_type, stmt, model.id, order, default_sort=default_sort,

@@ -365,6 +365,7 @@ def render_list(spec: ListSpec, template: str = "views/list.html", **context: An
         filterable=filterable,
         rows=rows,
         views=views,
+        me=_user_id(),
         owners=owners,
         operators=filtering.OPERATOR_LABELS,
         kind_operators=filtering.KIND_OPERATORS,
@@ -428,6 +429,7 @@ def _posted_state(spec: ListSpec) -> dict[str, Any]:
         "sort": form.get("sort") or spec.default_sort,
         "columns": [c for c in form.getlist("col") if c],
         "is_default": form.get("is_default") == "on",
+        "shared": form.get("shared") == "on",
         "extra_columns": [e.key for e in spec.extras],
     }
 

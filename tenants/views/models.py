@@ -1,17 +1,19 @@
-"""Saved list views: a person's own filters, sort and columns for one record type."""
+"""Saved list views: a person's filters, sort and columns for one record type, kept for
+themselves or shared with everyone in the workspace."""
 
 from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import JSON, String, UniqueConstraint
+from sqlalchemy import JSON, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from rapport.platform.db import IdMixin, TenantBase, TimestampMixin
 
 
 class SavedView(IdMixin, TimestampMixin, TenantBase):
-    """One saved view; only its user sees it (at most one default per user and record type)."""
+    """One saved view: its user's, and everybody's when shared (only its user changes or deletes
+    it; at most one default per user and record type)."""
 
     __tablename__ = "saved_views"
     __table_args__ = (UniqueConstraint("user_id", "record_type", "name"),)
@@ -24,3 +26,5 @@ class SavedView(IdMixin, TimestampMixin, TenantBase):
     sort: Mapped[str | None] = mapped_column(String(60))
     columns: Mapped[list[str]] = mapped_column(JSON, default=list)
     is_default: Mapped[bool] = mapped_column(default=False)
+    #: Everyone in the workspace sees it (each through their own role's fields and records).
+    shared: Mapped[bool] = mapped_column(default=False, server_default=false())

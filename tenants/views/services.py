@@ -92,6 +92,7 @@ def save_view(
         view = SavedView(user_id=user_id, record_type=record_type, name=name)
         session.add(view)
     view.filters, view.sort, view.columns = filters, sort, columns
+    view.shared = bool(data.get("shared"))
     is_default = bool(data.get("is_default"))
     if is_default:
         _clear_default(session, user_id, record_type)
@@ -113,7 +114,7 @@ def set_default(
     session: Session, user_id: uuid.UUID, view_id: uuid.UUID | str, is_default: bool = True
 ) -> SavedView:
     """Make the view the one its list opens with (or stop that)."""
-    view = get_view(session, user_id, view_id)
+    view = get_view(session, user_id, view_id, own=True)
     _clear_default(session, user_id, view.record_type)
     view.is_default = is_default
     session.flush()
@@ -121,8 +122,8 @@ def set_default(
 
 
 def delete_view(session: Session, user_id: uuid.UUID, view_id: uuid.UUID | str) -> str:
-    """Delete one of the user's views; return its name."""
-    view = get_view(session, user_id, view_id)
+    """Delete one of the user's views (a view shared with them is not theirs); return its name."""
+    view = get_view(session, user_id, view_id, own=True)
     name = view.name
     session.delete(view)
     session.flush()

@@ -77,10 +77,35 @@ def test_a_key_sees_only_its_creators_views(app, tenant_a, new_key, api_for, api
     assert mine in listed and theirs not in listed
     api_error(api.get(f"/api/v1/views/{theirs}"), 404)
     api_error(api.get(f"/api/v1/views/{theirs}/records"), 404)
-    # A key made without a creator (the CLI) has no views.
+    # A key made without a creator (the CLI) sees nobody's own views.
     anonymous = api_for(new_key(tenant_a))
-    assert anonymous.get("/api/v1/views").get_json()["items"] == []
+    listed = [v["id"] for v in anonymous.get("/api/v1/views?limit=100").get_json()["items"]]
+    assert mine not in listed and theirs not in listed
     api_error(anonymous.get(f"/api/v1/views/{mine}"), 404)
+
+
+def test_a_shared_view_is_seen_and_run_by_every_key_as_its_own_role(
+    app, new_tenant, tenant_b, new_key, api_for, api_error
+):
+    from tests.conftest import add_member
+
+    ws = new_tenant("Shared views")
+    tag = secrets.token_hex(4)
+    ids = _companies(app, ws, tag)
+    rep = add_member(app, ws, "sales_rep")
+    shared = _view(app, ws, ws.owner_id, "companies", filters=[["name", "contains", tag]],
+                   sort="name", shared=True)  # fmt: skip
+    private = _view(app, ws, ws.owner_id, "companies")
+    for key in (new_key(ws, created_by=rep.user_id), new_key(ws)):
+        api = api_for(key)
+        listed = {v["id"]: v for v in api.get("/api/v1/views?limit=100").get_json()["items"]}
+        assert shared in listed and private not in listed
+        assert listed[shared]["shared"] is True
+        run = api.get(f"/api/v1/views/{shared}/records").get_json()
+        assert [r["id"] for r in run["items"]] == [ids["Alpha"], ids["Beta"], ids["Gamma"]]
+        api_error(api.get(f"/api/v1/views/{private}"), 404)
+    # Another workspace's key does not see it.
+    api_error(api_for(new_key(tenant_b)).get(f"/api/v1/views/{shared}"), 404)
 
 
 def test_a_view_whose_field_is_gone_says_so_and_other_workspaces_see_nothing(

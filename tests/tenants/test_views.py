@@ -81,3 +81,36 @@ def test_csv_cells_never_start_a_formula(value, cell):
     assert export.safe_cell(value) == cell
     text = "".join(export.csv_lines(["Name"], [[value]]))
     assert text.startswith("\ufeffName\r\n")
+
+
+def test_a_shared_view_is_everybodys_to_use_and_its_owners_to_change(app, tenants):
+    a, b = tenants
+    owner, colleague = uuid.uuid4(), uuid.uuid4()
+    name = f"Pipeline review {secrets.token_hex(3)}"
+    state = {"name": name, "filters": [["owner_id", "eq", "me"]], "shared": True}
+    with app.app_context():
+        with tenant_session(a.ref) as s:
+            view_id = services.save_view(s, owner, "companies", state).id
+            services.save_view(s, owner, "companies", {**state, "name": f"{name} (mine)",
+                                                       "shared": False})  # fmt: skip
+        with tenant_session(a.ref) as s:
+            assert name in [v.name for v in queries.views_for(s, colleague, "companies")]
+            assert f"{name} (mine)" not in [
+                v.name for v in queries.views_for(s, colleague, "companies")
+            ]
+            assert queries.get_view(s, colleague, view_id).shared
+            assert queries.get_view(s, None, view_id).id == view_id  # a key acting for nobody
+            # Only its owner changes or deletes it; the colleague's save is a copy of their own.
+            with pytest.raises(NotFound):
+                services.delete_view(s, colleague, view_id)
+            with pytest.raises(NotFound):
+                services.set_default(s, colleague, view_id)
+            copy = services.save_view(s, colleague, "companies", {**state, "shared": False})
+            assert copy.id != view_id and copy.user_id == colleague
+        with tenant_session(a.ref) as s:
+            # Unshared, it is the owner's alone again.
+            services.save_view(s, owner, "companies", {**state, "shared": False})
+        with tenant_session(a.ref) as s, pytest.raises(NotFound):
+            queries.get_view(s, colleague, view_id)
+        with tenant_session(b.ref) as s, pytest.raises(NotFound):
+            queries.get_view(s, colleague, view_id)

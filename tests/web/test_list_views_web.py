@@ -222,3 +222,47 @@ def test_contacts_and_deals_lists_filter_too(app, tenants, client, auth):
         f"{tag} Small,10.00",
         f"{tag} Large,5000.00",
     ]
+
+
+def test_a_shared_view_shows_each_member_their_own_records_and_only_its_owner_changes_it(
+    app, tenants, new_tenant, client, auth
+):
+    from rapport.tenants.roles import services as roles
+    from tests.conftest import add_member
+
+    ws = new_tenant("Shared lists")
+    _b = tenants[1]
+    rep = add_member(app, ws, "sales_rep")
+    with app.app_context(), tenant_session(ws.ref) as s:
+        fields.create_field(
+            s, {"record_type": "deals", "label": "Margin", "api_name": "margin", "type": "integer"}
+        )
+        for owner, name, margin in ((ws.owner_id, "Owner deal", 10), (rep.user_id, "Rep deal", 20)):
+            deals.create_deal(s, {"name": name, "currency": "EUR", "owner_id": str(owner),
+                                  "custom": {"margin": margin}})  # fmt: skip
+        # Reps may not see the margin.
+        role = next(r for r in roles.roles(s) if r.key == "sales_rep")
+        roles.update_role(s, role.id, fields_spec={"deals": {"margin": "hidden"}})
+    auth.login_as(ws)
+    saved = auth.post(
+        f"/{ws.slug}/deals/list/views",
+        {"name": "My open deals", "ff": ["owner_id"], "fo": ["eq"], "fv": ["me"],
+         "col": ["name", "custom.margin"], "shared": "on"},
+    )  # fmt: skip
+    assert saved.status_code == 303, text(saved)
+    view_id = re.search(r"view=([0-9a-f-]{36})", saved.headers["Location"]).group(1)
+    mine = text(client.get(f"/{ws.slug}/deals/list?view={view_id}"))
+    assert "Owner deal" in mine and "Rep deal" not in mine and "Yes, delete this view" in mine
+    auth.logout()
+
+    auth.login(rep.email, rep.password)
+    listing = text(client.get(f"/{ws.slug}/deals/list?applied=1"))
+    assert "My open deals" in listing and "(shared)" in listing
+    theirs = client.get(f"/{ws.slug}/deals/list?view={view_id}")
+    assert theirs.status_code == 200
+    page = text(theirs)
+    # "Me" is whoever opens the view; the hidden column stays hidden.
+    assert "Rep deal" in page and "Owner deal" not in page
+    assert "Margin" not in headers_of(page)
+    assert "Yes, delete this view" not in page
+    assert auth.post(f"/{ws.slug}/deals/list/views/{view_id}/delete", {}).status_code == 404
