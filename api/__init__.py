@@ -30,6 +30,7 @@ RESOURCE_MODULES = (
     "rapport.api.teams",
     "rapport.api.visits",
     "rapport.api.views",
+    "rapport.api.workflows",
 )
 
 

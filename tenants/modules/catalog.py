@@ -47,6 +47,7 @@ MODULES = (
         "Workflows",
         "Automations that run when records are created or changed.",
         ("workflows",),
+        ("api_workflows",),
     ),
     Module(
         "imports",

@@ -25,8 +25,16 @@ def get_workflow(session: Session, workflow_id: uuid.UUID | str) -> Workflow:
     return get_or_not_found(session, Workflow, workflow_id, "workflow")
 
 
-def list_workflows(session: Session) -> list[Workflow]:
-    return list(session.scalars(select(Workflow).order_by(Workflow.position, Workflow.created_at)))
+def list_workflows(
+    session: Session, *, record_type: str | None = None, active: bool | None = None
+) -> list[Workflow]:
+    """Workflows in the order they run (optionally of one record type, or on / off only)."""
+    stmt = select(Workflow)
+    if record_type is not None:
+        stmt = stmt.where(Workflow.record_type == record_type)
+    if active is not None:
+        stmt = stmt.where(Workflow.active.is_(active))
+    return list(session.scalars(stmt.order_by(Workflow.position, Workflow.created_at)))
 
 
 def active_for(session: Session, record_type: str, triggers: Iterable[str]) -> list[Workflow]:
@@ -97,10 +105,14 @@ def list_runs(
     workflow_id: uuid.UUID,
     *,
     before: uuid.UUID | None = None,
+    status: str | None = None,
     limit: int = RUN_PAGE,
 ) -> list[WorkflowRun]:
-    """A workflow's runs, newest first (ids are time-ordered: ``before`` pages back)."""
+    """A workflow's runs, newest first (ids are time-ordered: ``before`` pages back), optionally
+    only those that ended with ``status``."""
     stmt = select(WorkflowRun).where(WorkflowRun.workflow_id == workflow_id)
+    if status is not None:
+        stmt = stmt.where(WorkflowRun.status == status)
     if before is not None:
         stmt = stmt.where(WorkflowRun.id < before)
     return list(session.scalars(stmt.order_by(WorkflowRun.id.desc()).limit(limit)))

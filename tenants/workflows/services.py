@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from rapport.platform.audit import chain as audit
 from rapport.platform.errors import ValidationFailed
 from rapport.tenants import filtering, records
+from rapport.tenants.companies.schemas import plain_text
 from rapport.tenants.fields.queries import fields_for
 from rapport.tenants.filtering import CUSTOM_PREFIX
 from rapport.tenants.modules import services as modules
@@ -81,8 +82,28 @@ def _rows(data: Mapping[str, Any], key: str, errors: dict[str, list[str]]) -> li
     return [] if bad else list(rows)
 
 
+def control_characters(data: Any, prefix: str = "") -> dict[str, list[str]]:
+    """Where ``data`` holds control characters, keyed like every other problem (names of values
+    count too): no field may hold them, and PostgreSQL refuses NUL in text outright."""
+    found: dict[str, list[str]] = {}
+    if isinstance(data, str):
+        if plain_text(data) != data:
+            found[prefix] = ["Remove the control characters from this field."]
+    elif isinstance(data, Mapping):
+        for name, value in data.items():
+            key = ".".join(p for p in (prefix, str(name)) if p)
+            found.update(control_characters(name, key) or control_characters(value, key))
+    elif isinstance(data, list | tuple):
+        for index, value in enumerate(data):
+            found.update(control_characters(value, f"{prefix}.{index}"))
+    return found
+
+
 def _check(session: Session, data: Mapping[str, Any]) -> dict[str, Any]:
     """The workflow's cleaned settings, or ValidationFailed naming every problem."""
+    refused = control_characters(data)
+    if refused:
+        raise ValidationFailed(refused)
     errors: dict[str, list[str]] = {}
     name = " ".join(str(data.get("name") or "").split())
     if not name:

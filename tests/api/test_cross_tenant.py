@@ -59,6 +59,7 @@ ID_KINDS = {
     "customer_id": "visit_customer",
     "visit_id": "visit",
     "view_id": "view",
+    "workflow_id": "workflow",
 }
 
 #: A body that passes the checks each write would make of its input, so that the answer tells
@@ -134,6 +135,16 @@ def make_world(app: Any, tenant: Any, admin: Any) -> dict[str, str]:
     )
     w["visit_plan"], w["visit_customer"] = plan["id"], plan["customers"][0]["id"]
     w["visit"] = _ok(admin.get(f"/api/v1/visit-plans/{plan['id']}/visits"), 200)["items"][0]["id"]
+    email = {"type": "email", "to": "world@example.com", "subject": "Gone", "body": "{{ name }}"}
+    # Switched off: it never runs (the snapshots compare every row of the schema).
+    workflow = {
+        "name": f"World {tag}",
+        "record_type": "companies",
+        "trigger": "deleted",
+        "actions": [email],
+        "active": False,
+    }
+    w["workflow"] = _ok(admin.post("/api/v1/workflows", json=workflow))["id"]
     with app.app_context(), tenant_session(tenant.ref) as s:
         delivery = WebhookDelivery(
             endpoint_id=uuid.UUID(w["webhook_endpoint"]),
