@@ -1,10 +1,11 @@
-"""Every custom field type, on every write path: the API, an import and a workflow action take the
-same valid values and refuse the same invalid ones with the same message, naming the field (the
-browser form and the services are covered in tests/web/test_fields_web.py and
-tests/tenants/test_fields.py, with the same cases)."""
+"""Every custom field type, on every write path: the browser form, the API, an import and a
+workflow action take the same valid values and refuse the same invalid ones with the same message,
+naming the field (the services themselves: tests/tenants/test_fields.py, with the same cases)."""
 
 from __future__ import annotations
 
+import html
+import re
 import secrets
 
 import pytest
@@ -27,6 +28,20 @@ def _cell(value: object) -> str | None:
     return str(value)
 
 
+def _form(api_name: str, value: object, *, bad: bool = False) -> dict[str, object] | None:
+    """A value as the record form posts it (a currency is two inputs, a multi select many).
+    A number typed into a form is its text; as an invalid value it says nothing (123.5 is fine
+    text), so there is none."""
+    key = f"custom.{api_name}"
+    if isinstance(value, dict):
+        if bad and set(value) != {"amount", "currency"}:
+            return None
+        return {key: value.get("amount"), f"{key}.currency": value.get("currency")}
+    if isinstance(value, list | str):
+        return {key: value}
+    return None if bad else {key: str(value)}
+
+
 def _bad_cell(value: object) -> str | None:
     """An invalid value as a CSV cell: only text is invalid as text (123.5 is fine as a cell)."""
     return value if isinstance(value, str) else None
@@ -34,8 +49,9 @@ def _bad_cell(value: object) -> str | None:
 
 @pytest.mark.parametrize(("kind", "extra", "good", "stored", "bad", "message"), CASES)
 def test_each_type_is_validated_alike_on_every_write_path(
-    app, new_tenant, tenant_b, new_key, api_for, api_error, kind, extra, good, stored, bad, message
-):
+    app, client, auth, new_tenant, tenant_b, new_key, api_for, api_error,
+    kind, extra, good, stored, bad, message,
+):  # fmt: skip
     ws = new_tenant(f"Paths {kind.replace('_', ' ')}")
     api_name = f"{kind[:4]}_{secrets.token_hex(3)}"
     field = f"custom.{api_name}"
@@ -45,6 +61,24 @@ def test_each_type_is_validated_alike_on_every_write_path(
                 "type": kind, **extra},
         )  # fmt: skip
     api = api_for(new_key(ws, role="admin"))
+
+    # The browser form: the value is kept, or refused next to the field with the same message.
+    auth.login_as(ws)
+    form_good, form_bad = _form(api_name, good), _form(api_name, bad, bad=True)
+    if kind != "datetime":  # typed in the member's own zone, not with an offset: tested apart
+        saved = auth.post(f"/{ws.slug}/companies/", {"name": "By form", **form_good})
+        assert saved.status_code == 303, saved.get_data(as_text=True)[-2000:]
+        with app.app_context(), tenant_session(ws.ref) as s:
+            made_by_form = s.query(Company).filter(Company.name == "By form").one()
+            assert made_by_form.custom[api_name] == stored
+    form_message = None
+    if form_bad is not None:
+        refused_form = auth.post(f"/{ws.slug}/companies/", {"name": "Bad form", **form_bad})
+        assert refused_form.status_code == 422
+        page = refused_form.get_data(as_text=True)
+        found = re.search(rf'id="e-{re.escape(field)}"[^>]*>\s*<span>([^<]*)</span>', page)
+        assert found, "the error is not next to the field"
+        form_message = html.unescape(found.group(1))
 
     # The API.
     made = api.post("/api/v1/companies", json={"name": "By API", "custom": {api_name: good}})
@@ -56,6 +90,8 @@ def test_each_type_is_validated_alike_on_every_write_path(
     api_message = refused["errors"]["json"][field][0]
     if message:
         assert message.lower() in api_message.lower()
+    if form_message is not None:
+        assert form_message == api_message
 
     # A workflow action: an invalid value is refused when the workflow is saved, with the same
     # message; a valid one is written when the workflow runs.
