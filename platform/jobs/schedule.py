@@ -50,6 +50,7 @@ def declared() -> Schedule:
             ),
             Periodic("dated-formulas", 86400, "rapport.tenants.fields.jobs.refresh_dated_formulas"),
             Periodic("orphan-files", 86400, "rapport.tenants.notes.services.sweep_orphan_files"),
+            Periodic("import-tidy", 86400, "rapport.tenants.imports.jobs.sweep_imports"),
         ]
     )
 

@@ -7,6 +7,11 @@ re-delivered or concurrent twin finds the position moved (PostgreSQL makes it wa
 one's commit) and does nothing, so no row is ever written twice, and a crash mid-chunk rolls the
 whole chunk back for the retry.
 
+A chunk that raises an unexpected error (no row's fault: a bug, an outage) is retried by the
+runner and the outbox sweeper; its last attempt, instead of raising once more, ends the batch as
+failed at the chunk's first line, keeping the chunks before it. A batch that stalls for another
+reason (a worker killed mid-chunk every time) is ended by the daily tidy-up.
+
 The preview is the same writing, rolled back. It checks the rows in transactions of
 ``PREVIEW_CHUNK``: every record write takes the tenant's audit chain lock until its transaction
 ends, and one transaction over ten thousand rows would hold every other writer of the workspace
@@ -16,22 +21,27 @@ twice; the records cap reached part-way) are told apart by the run only.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from rapport.platform.audit.context import Actor, set_actor
 from rapport.platform.db import utcnow
 from rapport.platform.errors import DomainError
 from rapport.platform.jobs import outbox
+from rapport.platform.jobs.models import OutboxEntry
 from rapport.platform.jobs.registry import job
+from rapport.platform.jobs.sweeper import MAX_ATTEMPTS
 from rapport.platform.tenancy.models import TenantRef
 from rapport.tenants.imports import services
 from rapport.tenants.imports.models import DONE, DRAFT, FAILED, QUEUED, RUNNING, ImportBatch
 from rapport.tenants.imports.services import Outcome
 from rapport.tenants.roles import access
+
+log = logging.getLogger(__name__)
 
 #: Rows written per run (one transaction): small enough to finish well within the job timeout.
 CHUNK = 250
@@ -52,6 +62,16 @@ def _act_as_member(session: Session, tenant: TenantRef, batch: ImportBatch) -> N
     if member is None:
         raise _Stopped("The member who started this import has left the workspace.")
     access.bind(session, batch.created_by, member.role)
+
+
+def _last_attempt(session: Session, event_key: str) -> bool:
+    """Whether nothing retries this delivery if it fails: the outbox gives its event up after
+    MAX_ATTEMPTS (counted before the job is called), and a run without an outbox row is nobody's
+    to retry."""
+    attempts = session.scalar(
+        select(OutboxEntry.attempts).where(OutboxEntry.event_key == event_key)
+    )
+    return attempts is None or attempts >= MAX_ATTEMPTS
 
 
 def _reason(exc: DomainError) -> str:
@@ -82,6 +102,21 @@ def run_import(session: Session, tenant: TenantRef, batch_id: str, offset: int =
     session.refresh(batch)
     if batch.started_at is None:
         batch.started_at = utcnow()
+    chunk = session.begin_nested()
+    try:
+        _write_chunk(session, tenant, batch, offset)
+    except Exception:
+        chunk.rollback()
+        if not _last_attempt(session, f"import:{batch_id}:{offset}"):
+            raise  # retried: the error may pass (a lost connection, a deadlock)
+        log.exception("import %s stopped at row %s (tenant %s)", batch_id, offset, tenant.slug)
+        services.fail_unexpectedly(session, batch)
+        return
+    chunk.commit()
+
+
+def _write_chunk(session: Session, tenant: TenantRef, batch: ImportBatch, offset: int) -> None:
+    """Write rows ``[offset, offset + CHUNK)`` as the member; queue the next chunk or finish."""
     try:
         _act_as_member(session, tenant, batch)
         offered = services.allowed_targets(session, batch)
@@ -91,6 +126,7 @@ def run_import(session: Session, tenant: TenantRef, batch_id: str, offset: int =
     except DomainError as exc:  # the role or the modules changed since the import was queued
         services.fail(session, batch, f"The import cannot go on: {_reason(exc)}")
         return
+    batch_id = str(batch.id)
     end = min(offset + CHUNK, batch.total)
     outcome = services.write_rows(session, batch, batch.rows[offset:end], offered)
     services.record_progress(batch, end, outcome)
@@ -118,6 +154,8 @@ def preview_import(session: Session, tenant: TenantRef, batch_id: str, preview_r
     batch = current()
     if batch is None:
         return
+    # Read now: the rollbacks below also undo the runner's count of this attempt.
+    last_attempt = _last_attempt(session, f"import-preview:{batch_id}:{preview_round}")
     outcome = Outcome()
     try:
         _act_as_member(session, tenant, batch)
@@ -131,9 +169,36 @@ def preview_import(session: Session, tenant: TenantRef, batch_id: str, preview_r
                 return
     except (_Stopped, DomainError) as exc:
         message = str(exc) if isinstance(exc, _Stopped) else _reason(exc)
-        batch = current()
-        if batch is not None:
-            batch.preview = {**(batch.preview or {}), "status": FAILED, "message": message}
+        _preview_failed(current(), message)
+        return
+    except Exception:
+        if not last_attempt:
+            raise
+        log.exception("preview of import %s stopped (tenant %s)", batch_id, tenant.slug)
+        session.rollback()  # the preview wrote nothing; the failed statement may have ended it
+        _preview_failed(current(), services.PREVIEW_STOPPED)
         return
     batch.preview = {**(batch.preview or {}), "status": DONE, "created": outcome.created,
                      "errors": outcome.errors}  # fmt: skip
+
+
+def _preview_failed(batch: ImportBatch | None, message: str) -> None:
+    if batch is not None:  # else no longer wanted
+        batch.preview = {**(batch.preview or {}), "status": FAILED, "message": message}
+
+
+# -- the daily tidy-up ---------------------------------------------------------------------------
+@job("default", plane="control", retries=0)
+def sweep_imports(session: Session) -> list[str]:
+    """The daily periodic job: tidy the imports of every active tenant."""
+    from rapport.platform.jobs.runtime import enqueue_for_each_tenant
+
+    return enqueue_for_each_tenant(tidy_imports)
+
+
+@job("default")
+def tidy_imports(session: Session, tenant: TenantRef) -> None:
+    """Delete stale drafts, drop the rows of old finished imports, end stalled ones."""
+    done = services.tidy(session)
+    if done.stalled_failed or done.previews_failed:
+        log.warning("stalled imports ended in tenant %s: %s", tenant.slug, done)

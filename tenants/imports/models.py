@@ -63,5 +63,10 @@ class ImportBatch(IdMixin, TimestampMixin, TenantBase):
         return len(self.rows or ())
 
     @property
+    def rows_kept(self) -> bool:
+        """False once the file's rows of an old finished import were dropped (services.tidy)."""
+        return bool(self.rows)
+
+    @property
     def finished(self) -> bool:
         return self.status in (DONE, FAILED)

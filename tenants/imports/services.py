@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -30,7 +30,7 @@ from rapport.tenants import records
 from rapport.tenants.fields.queries import fields_for
 from rapport.tenants.imports import readers
 from rapport.tenants.imports.mapping import CUSTOM, Converter, Target, check, suggest, targets
-from rapport.tenants.imports.models import DONE, DRAFT, FAILED, QUEUED, ImportBatch
+from rapport.tenants.imports.models import DONE, DRAFT, FAILED, QUEUED, RUNNING, ImportBatch
 from rapport.tenants.modules import services as modules
 from rapport.tenants.roles import access
 from rapport.tenants.roles.fields import built_in, label_of
@@ -40,6 +40,18 @@ DEFAULTS: dict[str, dict[str, Any]] = {"leads": {"source": "import"}}
 #: Rows with errors a page shows (the failed-rows download has them all).
 SHOWN_ERRORS = 100
 ROW = "_form"  # errors about the row as a whole
+#: A draft nobody imported is deleted this long after it was last touched (it holds a whole file).
+DRAFTS_KEPT = dt.timedelta(days=7)
+#: A finished import keeps its file's rows (for the failed-rows download) this long; its counts
+#: and errors stay for good, so the history still reads.
+ROWS_KEPT = dt.timedelta(days=90)
+#: A queued or running import (or preview) with no progress for this long has stopped: far beyond
+#: the outbox's retries of a job (about twenty minutes) and any sane queue backlog.
+STALLED_AFTER = dt.timedelta(hours=6)
+PREVIEW_STOPPED = (
+    "The preview stopped after an unexpected error. Preview again, or contact support if it "
+    "keeps happening."
+)
 
 
 @dataclasses.dataclass
@@ -296,6 +308,65 @@ def fail(session: Session, batch: ImportBatch, message: str) -> None:
     batch.message = message[:500]
     batch.finished_at = utcnow()
     session.flush()
+
+
+def fail_unexpectedly(session: Session, batch: ImportBatch) -> None:
+    """Stop the batch at its position after an error that is no row's fault (a bug, an outage)."""
+    where = f"line {batch.rows[batch.position][0]}" if batch.position < batch.total else "the end"
+    fail(
+        session, batch,
+        f"The import stopped at {where} after an unexpected error; the rows before it were "
+        "imported. Try again or contact support.",
+    )  # fmt: skip
+
+
+# -- keeping the history small -------------------------------------------------------------------
+@dataclasses.dataclass
+class Tidied:
+    """What one tidy-up did."""
+
+    drafts_deleted: int = 0
+    rows_cleared: int = 0
+    stalled_failed: int = 0
+    previews_failed: int = 0
+
+
+def tidy(session: Session, now: dt.datetime | None = None) -> Tidied:
+    """Delete old drafts, forget the rows of old finished imports, end stalled imports and
+    previews (the jobs end them themselves after their last attempt, unless killed every time)."""
+    now = now or utcnow()
+    done = Tidied()
+    done.drafts_deleted = session.execute(
+        delete(ImportBatch)
+        .where(ImportBatch.status == DRAFT, ImportBatch.updated_at < now - DRAFTS_KEPT)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    # Only rows still kept: the other old batches are not rewritten every day.
+    done.rows_cleared = session.execute(
+        update(ImportBatch)
+        .where(
+            ImportBatch.status.in_((DONE, FAILED)),
+            ImportBatch.finished_at < now - ROWS_KEPT,
+            func.json_array_length(ImportBatch.rows) > 0,
+        )
+        .values(rows=[])
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    stalled = session.scalars(
+        select(ImportBatch).where(
+            ImportBatch.status.in_((QUEUED, RUNNING, DRAFT)),
+            ImportBatch.updated_at < now - STALLED_AFTER,
+        )
+    ).all()
+    for batch in stalled:
+        if batch.status != DRAFT:
+            fail_unexpectedly(session, batch)
+            done.stalled_failed += 1
+        elif (batch.preview or {}).get("status") == QUEUED:
+            batch.preview = {**batch.preview, "status": FAILED, "message": PREVIEW_STOPPED}
+            done.previews_failed += 1
+    session.flush()
+    return done
 
 
 # -- the failed rows -----------------------------------------------------------------------------

@@ -10,12 +10,14 @@ import secrets
 
 import pytest
 from openpyxl import Workbook
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from rapport.platform.audit.models import AuditEntry
 from rapport.platform.errors import NotFound, PermissionDenied, ValidationFailed
 from rapport.platform.jobs.execute import perform
 from rapport.platform.jobs.models import OutboxEntry
+from rapport.platform.jobs.schedule import declared
+from rapport.platform.jobs.sweeper import MAX_ATTEMPTS
 from rapport.platform.tenancy.scope import tenant_session
 from rapport.tenants.activities.models import Activity
 from rapport.tenants.companies import services as companies
@@ -24,7 +26,7 @@ from rapport.tenants.contacts.models import Contact
 from rapport.tenants.deals.models import Deal
 from rapport.tenants.fields import services as fields
 from rapport.tenants.imports import jobs, mapping, readers, services
-from rapport.tenants.imports.models import DONE, ImportBatch
+from rapport.tenants.imports.models import DONE, DRAFT, FAILED, QUEUED, RUNNING, ImportBatch
 from rapport.tenants.leads.models import Lead
 from rapport.tenants.modules import services as modules
 from rapport.tenants.pipelines import queries as pipelines
@@ -124,8 +126,9 @@ def test_size_and_row_limits(monkeypatch):
 
 
 # -- mapping ---------------------------------------------------------------------------------------
-def test_columns_are_matched_by_name_label_api_name_and_alias(app, tenants):
-    a, _b = tenants
+def test_columns_are_matched_by_name_label_api_name_and_alias(app, tenants, new_tenant):
+    # A workspace of its own: the fields made here would show on the shared tenants' forms.
+    a, _b = new_tenant("Mapping"), tenants[1]
     suffix = secrets.token_hex(2)
     with app.app_context(), tenant_session(a.ref) as s:
         fields.create_field(
@@ -567,3 +570,180 @@ def test_the_preview_job_checks_the_rows_in_chunks_and_keeps_only_its_answer(
         services.set_mapping(s, batch, ["name", None])
         assert services.current_preview(batch) is None
     assert {m: count(app, tenant, m) for m in watched} == before
+
+
+# -- when a chunk keeps failing; the daily tidy-up ---------------------------------------------
+def damage_row(app, tenant, batch_id, index: int) -> None:  # type: ignore[no-untyped-def]
+    """Store one row as an object instead of a list of cells (no reader produces that): writing it
+    raises KeyError, an error that is no row's fault and that retrying does not cure."""
+    with app.app_context(), tenant_session(tenant.ref) as s:
+        batch = s.get(ImportBatch, batch_id)
+        rows = [list(row) for row in batch.rows]
+        rows[index][1] = {"Name": "Broken"}
+        batch.rows = rows
+
+
+def outbox_row(app, tenant, event_key: str) -> OutboxEntry:  # type: ignore[no-untyped-def]
+    with app.app_context(), tenant_session(tenant.ref) as s:
+        entry = s.scalars(select(OutboxEntry).where(OutboxEntry.event_key == event_key)).one()
+        s.expunge(entry)
+        return entry
+
+
+def spend_retries(app, tenant, entry: OutboxEntry) -> None:  # type: ignore[no-untyped-def]
+    """Bring the outbox row to its last attempt, as nine failed deliveries would."""
+    with app.app_context(), tenant_session(tenant.ref) as s:
+        s.get(OutboxEntry, entry.id).attempts = MAX_ATTEMPTS - 1
+
+
+def test_a_chunk_that_keeps_failing_ends_the_import_keeping_the_rows_before_it(
+    app, tenants, new_tenant, monkeypatch
+):
+    tenant = new_tenant("Stuck import")
+    _a, b = tenants
+    monkeypatch.setattr(jobs, "CHUNK", 2)
+    raw = ("Name,City\n" + "".join(f"Firm {i},Lyon\n" for i in range(6))).encode()
+    b_before = count(app, b, Company)
+    with app.app_context(), tenant_session(tenant.ref) as s:
+        batch = services.start(
+            s, "companies", "firms.csv", raw, user_id=tenant.owner_id, user_label="owner"
+        )
+        batch_id = batch.id
+    damage_row(app, tenant, batch_id, 3)  # line 5, in the second chunk (lines 4 and 5)
+    with app.app_context(), tenant_session(tenant.ref) as s:
+        services.confirm(s, s.get(ImportBatch, batch_id))  # runs inline after the commit
+
+    # The second chunk failed and is left for a retry: the batch runs on, the first chunk stays.
+    entry = outbox_row(app, tenant, f"import:{batch_id}:2")
+    assert entry.done_at is None and entry.attempts == 1 and "KeyError" in entry.last_error
+    with app.app_context(), tenant_session(tenant.ref) as s:
+        batch = s.get(ImportBatch, batch_id)
+        assert (batch.status, batch.position, batch.created, batch.message) == (RUNNING, 2, 2, None)
+    with app.app_context(), pytest.raises(KeyError):  # a retry that fails again still raises
+        perform(str(tenant.ref.id), jobs.run_import.job_name, str(entry.id))
+
+    spend_retries(app, tenant, entry)
+    with app.app_context():  # the last attempt ends the batch instead of raising
+        assert perform(str(tenant.ref.id), jobs.run_import.job_name, str(entry.id)) == "done"
+    with app.app_context(), tenant_session(tenant.ref) as s:
+        batch = s.get(ImportBatch, batch_id)
+        assert (batch.status, batch.position, batch.created) == (FAILED, 2, 2)
+        assert batch.message == (
+            "The import stopped at line 4 after an unexpected error; the rows before it were "
+            "imported. Try again or contact support."
+        )
+        assert batch.finished_at is not None
+        names = s.scalars(select(Company.name).where(Company.name.like("Firm %"))).all()
+        assert sorted(names) == ["Firm 0", "Firm 1"]  # nothing of the failed chunk
+        assert s.get(OutboxEntry, entry.id).done_at is not None
+        later = s.scalars(select(OutboxEntry).where(OutboxEntry.event_key.like("import:%:4")))
+        assert later.all() == []  # no further chunk is queued
+    assert count(app, b, Company) == b_before
+
+
+def test_a_preview_that_keeps_failing_says_so_and_can_be_asked_again(app, tenants, new_tenant):
+    tenant = new_tenant("Stuck preview")
+    _a, _b = tenants
+    with app.app_context(), tenant_session(tenant.ref) as s:
+        batch = services.start(
+            s, "companies", "firms.csv", b"Name\nOne\nTwo\n", user_id=tenant.owner_id,
+            user_label="owner",
+        )  # fmt: skip
+        batch_id = batch.id
+    damage_row(app, tenant, batch_id, 1)
+    with app.app_context(), tenant_session(tenant.ref) as s:
+        services.request_preview(s, s.get(ImportBatch, batch_id))
+    entry = outbox_row(app, tenant, f"import-preview:{batch_id}:1")
+    assert entry.attempts == 1 and entry.done_at is None  # failed once; retried later
+    with app.app_context(), tenant_session(tenant.ref) as s:
+        assert s.get(ImportBatch, batch_id).preview["status"] == "queued"
+
+    spend_retries(app, tenant, entry)
+    with app.app_context():
+        assert perform(str(tenant.ref.id), jobs.preview_import.job_name, str(entry.id)) == "done"
+    with app.app_context(), tenant_session(tenant.ref) as s:
+        batch = s.get(ImportBatch, batch_id)
+        found = services.current_preview(batch)
+        assert found["status"] == "failed" and found["message"] == services.PREVIEW_STOPPED
+        assert batch.status == DRAFT  # nothing started: the member can preview again
+        services.request_preview(s, batch)
+        assert services.current_preview(batch)["round"] == 2
+
+
+def _age(app, tenant, batch_id, **when: dt.timedelta) -> None:  # type: ignore[no-untyped-def]
+    """Move the batch's timestamps back by the given amounts (updated_at is kept as given)."""
+    now = dt.datetime.now(dt.UTC)
+    with app.app_context(), tenant_session(tenant.ref) as s:
+        s.execute(
+            update(ImportBatch)
+            .where(ImportBatch.id == batch_id)
+            .values({name: now - ago for name, ago in when.items()})
+        )
+
+
+def test_the_daily_tidy_up_deletes_stale_drafts_forgets_old_files_and_ends_stalled_imports(
+    app, tenants, new_tenant
+):
+    tenant = new_tenant("Tidy")
+    _a, b = tenants
+    raw = b"Name,Website\nGood,\nBad,not a website\n"
+
+    def draft(where):  # type: ignore[no-untyped-def]
+        with app.app_context(), tenant_session(where.ref) as s:
+            return services.start(
+                s, "companies", "firms.csv", raw, user_id=where.owner_id, user_label="owner"
+            ).id
+
+    old_draft, new_draft, b_old_draft = draft(tenant), draft(tenant), draft(b)
+    _age(app, tenant, old_draft, created_at=dt.timedelta(days=8), updated_at=dt.timedelta(days=8))
+    _age(app, b, b_old_draft, created_at=dt.timedelta(days=8), updated_at=dt.timedelta(days=8))
+    # A draft started long ago but mapped yesterday is still being worked on.
+    _age(app, tenant, new_draft, created_at=dt.timedelta(days=30), updated_at=dt.timedelta(days=1))
+    old_done = run_import(app, tenant, "companies", raw).id
+    _age(app, tenant, old_done, finished_at=dt.timedelta(days=91))
+    new_done = run_import(app, tenant, "companies", raw).id
+    _age(app, tenant, new_done, finished_at=dt.timedelta(days=89))
+    stalled, recent = draft(tenant), draft(tenant)
+    damage_row(app, tenant, stalled, 0)
+    damage_row(app, tenant, recent, 0)
+    for batch_id in (stalled, recent):
+        with app.app_context(), tenant_session(tenant.ref) as s:
+            services.confirm(s, s.get(ImportBatch, batch_id))  # its first chunk fails
+    _age(app, tenant, stalled, updated_at=dt.timedelta(hours=7))
+    _age(app, tenant, recent, updated_at=dt.timedelta(hours=5))
+    stuck_preview, waiting_preview = draft(tenant), draft(tenant)
+    for batch_id in (stuck_preview, waiting_preview):
+        damage_row(app, tenant, batch_id, 0)
+        with app.app_context(), tenant_session(tenant.ref) as s:
+            services.request_preview(s, s.get(ImportBatch, batch_id))  # fails: left queued
+    _age(app, tenant, stuck_preview, updated_at=dt.timedelta(hours=7))
+    _age(app, tenant, waiting_preview, updated_at=dt.timedelta(hours=5))
+
+    schedule = {entry.id: entry for entry in declared()}
+    assert schedule["import-tidy"].job == jobs.sweep_imports.job_name
+    assert schedule["import-tidy"].every == 24 * 3600
+    with app.app_context():
+        perform(None, jobs.sweep_imports.job_name)  # fans out a job per tenant (inline here)
+
+    with app.app_context(), tenant_session(tenant.ref) as s:
+        assert s.get(ImportBatch, old_draft) is None
+        assert s.get(ImportBatch, new_draft).status == DRAFT
+        done = s.get(ImportBatch, old_done)
+        assert done.rows == [] and not done.rows_kept
+        assert (done.status, done.created, done.failed) == (DONE, 1, 1)
+        assert done.errors[0]["line"] == 3  # the history still says what went wrong
+        assert s.get(ImportBatch, new_done).rows_kept
+        ended = s.get(ImportBatch, stalled)
+        assert ended.status == FAILED and ended.message.startswith(
+            "The import stopped at line 2 after an unexpected error"
+        )
+        assert s.get(ImportBatch, recent).status == QUEUED  # its retries may still succeed
+        stopped = s.get(ImportBatch, stuck_preview)
+        assert stopped.status == DRAFT  # the member can preview again, or import
+        assert stopped.preview["status"] == "failed"
+        assert stopped.preview["message"] == services.PREVIEW_STOPPED
+        assert s.get(ImportBatch, waiting_preview).preview["status"] == "queued"
+    with app.app_context(), tenant_session(b.ref) as s:
+        assert s.get(ImportBatch, b_old_draft) is None  # every tenant is tidied
+    with app.app_context(), tenant_session(tenant.ref) as s:
+        assert services.tidy(s) == services.Tidied()  # a second run finds nothing to do

@@ -4,16 +4,23 @@ files and mappings shown next to their field; rights, the module switch, tenants
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import html
 import io
 import re
+import uuid
 
 from openpyxl import Workbook
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
+from rapport.platform.jobs.execute import perform
+from rapport.platform.jobs.models import OutboxEntry
+from rapport.platform.jobs.sweeper import MAX_ATTEMPTS
 from rapport.platform.tenancy.scope import tenant_session
 from rapport.tenants.contacts.models import Contact
 from rapport.tenants.fields import services as fields
+from rapport.tenants.imports import jobs, services
+from rapport.tenants.imports.models import ImportBatch
 from rapport.tenants.modules import services as modules
 from tests.conftest import add_member, csrf_from
 
@@ -198,3 +205,111 @@ def test_the_module_switches_decide_what_is_offered(app, client, auth, tenants, 
     with app.app_context(), tenant_session(tenant.ref) as s:
         modules.switch(s, "imports", False)
     assert client.get(f"/{tenant.slug}/imports/").status_code == 404
+
+
+# -- an import or a preview that keeps failing; old imports --------------------------------------
+def batch_of(path: str) -> uuid.UUID:
+    return uuid.UUID(path.rstrip("/").split("/")[-2])
+
+
+def damage_row(app, tenant, batch_id: uuid.UUID, index: int) -> list:  # type: ignore[no-untyped-def,type-arg]
+    """Store one row as an object instead of a list of cells (no reader produces that): writing
+    it raises an error that is no row's fault. Return the rows as they were."""
+    with app.app_context(), tenant_session(tenant.ref) as s:
+        batch = s.get(ImportBatch, batch_id)
+        kept = [list(row) for row in batch.rows]
+        rows = [list(row) for row in kept]
+        rows[index][1] = {"Name": "Broken"}
+        batch.rows = rows
+        return kept
+
+
+def last_attempt(app, tenant, event_key: str) -> None:  # type: ignore[no-untyped-def]
+    """Spend the outbox row's retries but one, then deliver it: its last attempt."""
+    with app.app_context(), tenant_session(tenant.ref) as s:
+        entry = s.scalars(select(OutboxEntry).where(OutboxEntry.event_key == event_key)).one()
+        entry.attempts = MAX_ATTEMPTS - 1
+        entry_id, job_name = str(entry.id), entry.job
+    with app.app_context():
+        perform(str(tenant.ref.id), job_name, entry_id)
+
+
+def refreshes(response) -> bool:  # type: ignore[no-untyped-def]
+    return 'http-equiv="refresh"' in response.get_data(as_text=True)
+
+
+def test_an_import_that_keeps_failing_ends_as_failed_on_its_page(
+    app, client, auth, tenants, new_tenant, monkeypatch
+):
+    tenant = new_tenant("Web stuck import")
+    _a, _b = tenants
+    monkeypatch.setattr(jobs, "CHUNK", 1)
+    auth.login_as(tenant)
+    uploaded = upload(client, tenant.slug, "companies", "f.csv", b"Name\nFirst\nSecond\nThird\n")
+    path = uploaded.headers["Location"]
+    batch_id = batch_of(path)
+    damage_row(app, tenant, batch_id, 1)
+    ran = post_mapping(client, path, ["name"], "run")
+    running = client.get(ran.headers["Location"])
+    assert "Running 1 of 3 rows worked through" in plain(running) and refreshes(running)
+
+    last_attempt(app, tenant, f"import:{batch_id}:1")
+    page = client.get(ran.headers["Location"])
+    text = plain(page)
+    assert "Failed" in text and "1 company imported" in text and not refreshes(page)
+    assert (
+        "The import stopped at line 3 after an unexpected error; the rows before it were "
+        "imported. Try again or contact support."
+    ) in text
+
+
+def test_a_preview_that_keeps_failing_stops_refreshing_and_can_be_tried_again(
+    app, client, auth, tenants, new_tenant
+):
+    tenant = new_tenant("Web stuck preview")
+    _a, _b = tenants
+    auth.login_as(tenant)
+    uploaded = upload(client, tenant.slug, "companies", "f.csv", b"Name\nFirst\nSecond\n")
+    path = uploaded.headers["Location"]
+    batch_id = batch_of(path)
+    kept = damage_row(app, tenant, batch_id, 1)
+    asked = post_mapping(client, path, ["name"], "preview")
+    checking = client.get(asked.headers["Location"])
+    assert "Checking every row" in plain(checking) and refreshes(checking)
+
+    last_attempt(app, tenant, f"import-preview:{batch_id}:1")
+    stopped = client.get(path)
+    text = plain(stopped)
+    assert "The preview stopped" in text and not refreshes(stopped)
+    assert "The preview stopped after an unexpected error. Preview again" in text
+
+    with app.app_context(), tenant_session(tenant.ref) as s:
+        s.get(ImportBatch, batch_id).rows = kept  # whatever it was has passed
+    again = post_mapping(client, path, ["name"], "preview")
+    assert "Preview: 2 of 2 rows would be imported" in plain(client.get(again.headers["Location"]))
+
+
+def test_an_import_past_the_time_its_file_is_kept_still_shows_its_results(
+    app, client, auth, tenants, new_tenant
+):
+    tenant = new_tenant("Web old import")
+    _a, _b = tenants
+    auth.login_as(tenant)
+    raw = b"Name,Website\nGood,\nBad,not a website\n"
+    uploaded = upload(client, tenant.slug, "companies", "old.csv", raw)
+    ran = post_mapping(client, uploaded.headers["Location"], ["name", "website"], "run")
+    result = ran.headers["Location"]
+    assert "/failed.csv" in client.get(result).get_data(as_text=True)
+    with app.app_context(), tenant_session(tenant.ref) as s:
+        s.execute(
+            update(ImportBatch).values(finished_at=dt.datetime.now(dt.UTC) - dt.timedelta(days=91))
+        )
+    with app.app_context(), tenant_session(tenant.ref) as s:
+        services.tidy(s)
+    page = client.get(result)
+    text = plain(page)
+    assert "1 company imported" in text and "1 row was not imported" in text
+    assert "Website: Enter a web address such as https://example.com." in text
+    assert "The file itself is no longer kept (an import keeps it for 90 days)" in text
+    assert "/failed.csv" not in page.get_data(as_text=True)
+    assert client.get(f"{result}/failed.csv").status_code == 410

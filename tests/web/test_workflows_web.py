@@ -3,6 +3,7 @@ switches them on and off, the run log shows what ran; admins only; gone with the
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import re
 
@@ -13,7 +14,8 @@ from rapport.tenants.contacts import services as contacts
 from rapport.tenants.contacts.models import Contact
 from rapport.tenants.fields import services as fields
 from rapport.tenants.modules import services as modules
-from rapport.tenants.workflows.models import Workflow
+from rapport.tenants.workflows import queries, services
+from rapport.tenants.workflows.models import FAILED, SUCCEEDED, Workflow, WorkflowRun
 from tests.conftest import add_member
 
 
@@ -156,3 +158,89 @@ def test_switched_off_modules_hide_their_triggers_and_the_workflows_pages(
         modules.switch(s, "workflows", False)
     assert client.get(base + "/").status_code == 404
     assert client.get(base + "/new").status_code == 404
+
+
+def _run_rows(body: str) -> list[str]:
+    """The run ids a run-log page lists, top to bottom."""
+    return re.findall(r'data-run-id="([^"]+)"', body)
+
+
+def _older_link(body: str) -> str | None:
+    found = re.search(r'<a href="([^"]+)">Older runs ›</a>', body)
+    return html.unescape(found.group(1)) if found else None
+
+
+def test_the_run_log_pages_back_newest_first_and_keeps_its_status_filter(
+    app, client, auth, tenants, new_tenant
+):
+    tenant = new_tenant("Run log")
+    _a, b = tenants
+    page = queries.RUN_PAGE
+    count = 2 * page + 10  # a third of them failed: 37 failed, 73 succeeded
+    started = dt.datetime(2026, 1, 5, 9, 0, tzinfo=dt.UTC)
+    with app.app_context(), tenant_session(tenant.ref) as s:
+        workflow = services.create_workflow(
+            s,
+            {
+                "name": "Tag new contacts",
+                "record_type": "contacts",
+                "trigger": "created",
+                "actions": [{"type": "update", "values": {"title": "Customer"}}],
+            },
+        )
+        workflow_id = workflow.id
+        runs = []
+        for i in range(count):  # ids are time-ordered: each run is newer than the one before
+            run = WorkflowRun(
+                workflow_id=workflow_id, event_id=f"event-{i}", event_type="contact.created",
+                record_type="contacts", record_id=None,
+                status=FAILED if i % 3 == 0 else SUCCEEDED,
+                message="Title: too long." if i % 3 == 0 else None,
+                started_at=started + dt.timedelta(minutes=i),
+            )  # fmt: skip
+            s.add(run)
+            s.flush()
+            runs.append((str(run.id), run.status))
+    newest_first = [run_id for run_id, _status in reversed(runs)]
+    auth.login_as(tenant)
+    path = f"/{tenant.slug}/settings/workflows/{workflow_id}/runs"
+
+    first = client.get(path).get_data(as_text=True)
+    assert _run_rows(first) == newest_first[:page]
+    second = client.get(_older_link(first)).get_data(as_text=True)
+    assert _run_rows(second) == newest_first[page : 2 * page]  # it goes on where it stopped
+    third = client.get(_older_link(second)).get_data(as_text=True)
+    assert _run_rows(third) == newest_first[2 * page :]
+    assert _older_link(third) is None  # the last page
+
+    failed = [run_id for run_id, status in reversed(runs) if status == FAILED]
+    failed_page = client.get(path, query_string={"status": FAILED}).get_data(as_text=True)
+    assert _run_rows(failed_page) == failed  # fewer than a page
+    assert 'aria-current="true">Failed</a>' in failed_page
+    assert _older_link(failed_page) is None
+    succeeded = [run_id for run_id, status in reversed(runs) if status == SUCCEEDED]
+    succeeded_page = client.get(path, query_string={"status": SUCCEEDED}).get_data(as_text=True)
+    assert _run_rows(succeeded_page) == succeeded[:page]
+    more = _older_link(succeeded_page)
+    assert more is not None and "status=succeeded" in more
+    rest = client.get(more).get_data(as_text=True)
+    assert _run_rows(rest) == succeeded[page:]  # still only the succeeded ones
+    assert 'aria-current="true">Succeeded</a>' in rest and _older_link(rest) is None
+    assert client.get(path, query_string={"status": "lost"}).status_code == 400
+
+    auth.logout()  # another workspace's admin cannot read the log
+    auth.login_as(b)
+    assert client.get(path.replace(tenant.slug, b.slug)).status_code == 404
+
+
+def test_control_characters_in_the_builder_are_refused_next_to_the_field(
+    app, client, auth, new_tenant
+):
+    ws = new_tenant("Control chars")
+    auth.login_as(ws)
+    response = auth.post(
+        f"/{ws.slug}/settings/workflows/new",
+        {"name": "Bad\x00name", "record_type": "contacts", "trigger": "created"},
+    )
+    assert response.status_code == 422
+    assert "Remove the control characters" in response.get_data(as_text=True)

@@ -159,6 +159,7 @@ def show(batch_id: uuid.UUID):  # type: ignore[no-untyped-def]
         labels=services.field_labels(tenant_db(), batch.record_type),
         shown=services.SHOWN_ERRORS,
         list_url=_list_url(batch.record_type),
+        rows_kept_days=services.ROWS_KEPT.days,
     )
 
 
@@ -170,6 +171,8 @@ def _list_url(record_type: str) -> str | None:
 @bp.get("/<uuid:batch_id>/failed.csv")
 def failed_rows(batch_id: uuid.UUID):  # type: ignore[no-untyped-def]
     batch = _batch(batch_id)
+    if not batch.rows_kept:
+        abort(410, "The file of this import is no longer kept.")
     body = services.failed_rows_csv(tenant_db(), batch)
     stem = batch.file_name.rsplit(".", 1)[0] or "import"
     # The BOM makes Excel read the file as UTF-8; the importer reads it back either way.

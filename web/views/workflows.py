@@ -23,7 +23,7 @@ from rapport.tenants.picklists.queries import pairs
 from rapport.tenants.pipelines.queries import list_pipelines, pipeline_stages
 from rapport.tenants.workflows import actions, queries, services
 from rapport.tenants.workflows import jobs as _jobs  # noqa: F401  (its subscriber starts runs)
-from rapport.tenants.workflows.models import DELETED, TRIGGER_LABELS, Workflow
+from rapport.tenants.workflows.models import DELETED, RUN_STATES, TRIGGER_LABELS, Workflow
 from rapport.web.auth import current_user
 from rapport.web.workspace import require_admin, workspace_blueprint
 
@@ -371,7 +371,10 @@ def runs(workflow_id: uuid.UUID):  # type: ignore[no-untyped-def]
             before = uuid.UUID(request.args["before"])
         except ValueError:
             abort(400)
-    page = queries.list_runs(tenant_db(), workflow.id, before=before)
+    status = request.args.get("status") or None
+    if status is not None and status not in RUN_STATES:
+        abort(400)
+    page = queries.list_runs(tenant_db(), workflow.id, before=before, status=status)
     paused = queries.paused(tenant_db(), workflow)
     labels = (
         {}
@@ -383,6 +386,8 @@ def runs(workflow_id: uuid.UUID):  # type: ignore[no-untyped-def]
         workflow=workflow,
         runs=page,
         next_before=page[-1].id if len(page) == queries.RUN_PAGE else None,
+        status=status,
+        statuses=RUN_STATES,
         paused=paused,
         labels=labels,
         kind=records.get(workflow.record_type) if records.exists(workflow.record_type) else None,
