@@ -182,6 +182,8 @@ def delete_activity(session: Session, activity_id: uuid.UUID | str) -> None:
 
 
 def _set_status(session: Session, activity: Activity, status: str, **values: Any) -> dict[str, Any]:
+    """Change the status (and what goes with it); audited and announced as an update that says
+    what changed, so workflows watching the status or the outcome see it."""
     before = snapshot(activity)
     activity.status = status
     for name, value in values.items():
@@ -190,6 +192,8 @@ def _set_status(session: Session, activity: Activity, status: str, **values: Any
     changes = audit.diff(before, snapshot(activity))
     if changes:
         audit.record(session, "activity.updated", "activity", activity.id, changes)
+        data = {**snapshot(activity), "changes": changes}
+        events.emit(session, "activity.updated", "activities", activity.id, data)
     return changes
 
 
@@ -214,7 +218,6 @@ def cancel_activity(session: Session, activity_id: uuid.UUID | str) -> Activity:
     activity = get_activity(session, activity_id)
     if activity.status != "canceled":
         _set_status(session, activity, "canceled", completed_at=None)
-        events.emit(session, "activity.updated", "activities", activity.id, snapshot(activity))
     return activity
 
 
@@ -222,7 +225,6 @@ def reopen_activity(session: Session, activity_id: uuid.UUID | str) -> Activity:
     activity = get_activity(session, activity_id)
     if activity.status != "open":
         _set_status(session, activity, "open", completed_at=None)
-        events.emit(session, "activity.updated", "activities", activity.id, snapshot(activity))
         reminders.note(session, activity)
     return activity
 

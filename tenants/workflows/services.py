@@ -60,10 +60,12 @@ def triggers_for(record_type: str) -> list[str]:
 
 
 def watchable_fields(session: Session, record_type: str) -> list[tuple[str, str]]:
-    """(key, label) of the fields an update can be watched for: those the audit diff names."""
+    """(key, label) of the fields an update can be watched for: those the audit diff names (what
+    people edit, and the status a record's own actions change, such as an activity's)."""
     kind = records.get(record_type)
     labels = {f.key: f.label for f in filtering.built_in_fields(record_type)}
-    out = [(name, labels.get(name, name)) for name in actions.built_in_names(kind)]
+    names = [*actions.built_in_names(kind), *(n for n in ("status", "outcome") if n in labels)]
+    out = [(name, labels.get(name, name)) for name in dict.fromkeys(names)]
     out += [(CUSTOM_PREFIX + f.api_name, f.label) for f in fields_for(session, record_type)]
     return out
 

@@ -58,7 +58,12 @@ def test_a_call_linked_to_a_company_is_completed_with_its_outcome(app, tenants):
                 .order_by(AuditEntry.seq)  # the chain's order; without it PostgreSQL picks one
             ).all()
             assert actions == ["activity.created", "activity.updated"]
-            assert events_of(s, activity_id) == ["activity.completed", "activity.created"]
+            # Done: announced as completed, and as an update saying what changed.
+            assert events_of(s, activity_id) == [
+                "activity.completed",
+                "activity.created",
+                "activity.updated",
+            ]
         with tenant_session(b.ref) as s:
             assert s.get(Activity, activity_id) is None
             assert activity_timeline.entries(s, "companies", company_id, limit=10) == []

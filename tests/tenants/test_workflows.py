@@ -487,3 +487,26 @@ def test_a_plan_whose_workflow_runs_are_used_up_runs_no_more(app, tenants, new_t
     assert len(_billed(app, ws)) == cap  # the refused run was not queued, so not billed
     with app.app_context(), tenant_session(ws.ref) as s:
         assert s.scalars(select(Activity)).all() == []
+
+
+def test_completing_an_activity_runs_a_workflow_watching_its_status(app, tenants, new_tenant):
+    from rapport.tenants.activities import services as activities
+
+    ws = new_tenant("Follow ups")
+    _setup(app, ws, {"record_type": "activities", "api_name": "reviewed", "label": "Reviewed",
+                     "type": "checkbox"})  # fmt: skip
+    wf = _workflow(
+        app, ws, record_type="activities", trigger="updated", watched=["status"],
+        conditions=[{"field": "status", "op": "eq", "value": "done"}],
+        actions=[{"type": "update", "values": {"custom.reviewed": True}}],
+    )  # fmt: skip
+    with app.app_context(), tenant_session(ws.ref) as s:
+        done = activities.create_activity(s, {"kind": "call", "subject": "Call back"}).id
+        dropped = activities.create_activity(s, {"kind": "call", "subject": "Call again"}).id
+    with app.app_context(), tenant_session(ws.ref) as s:
+        activities.complete_activity(s, done, {"outcome": "Reached"})
+        activities.cancel_activity(s, dropped)
+    with app.app_context(), tenant_session(ws.ref) as s:
+        assert s.get(Activity, done).custom.get("reviewed") is True
+        assert not (s.get(Activity, dropped).custom or {}).get("reviewed")
+    assert [r.record_id for r in _runs(app, ws, wf)] == [done]
