@@ -81,6 +81,10 @@ class FieldInputSchema(FieldPatchSchema):
     )
     label = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=100))
     type = ma.fields.String(required=True, validate=ma.validate.OneOf(TYPES))
+    target = ma.fields.String(
+        metadata={"description": "Record lookups only: the record type (companies, deals…) "
+                  "whose record ids the field holds."}
+    )  # fmt: skip
 
 
 class FieldRecordSchema(ma.Schema):
@@ -104,6 +108,12 @@ class FieldRecordSchema(ma.Schema):
     max_length = ma.fields.Integer(dump_only=True, allow_none=True)
     pattern = ma.fields.String(dump_only=True, allow_none=True)
     options = ma.fields.List(ma.fields.Nested(OptionSchema), dump_only=True)
+    target = ma.fields.Function(
+        lambda f: (f.config or {}).get("target") if f.type == "lookup" else None,
+        dump_only=True,
+        allow_none=True,
+        metadata={"type": "string", "description": "Record lookups: the record type pointed at."},
+    )
     section = ma.fields.String(dump_only=True, allow_none=True)
     position = ma.fields.Integer(dump_only=True)
     archived = ma.fields.Function(lambda f: f.archived_at is not None, dump_only=True,

@@ -81,7 +81,7 @@ _CUSTOM_KINDS = {
     "text": "text", "long_text": "text", "email": "text", "phone": "text", "url": "text",
     "integer": "integer", "decimal": "decimal", "percent": "decimal",
     "date": "date", "datetime": "datetime", "checkbox": "boolean",
-    "single_select": "select", "user": "uuid",
+    "single_select": "select", "user": "uuid", "lookup": "uuid",
 }  # fmt: skip
 _TRUE = {"1", "true", "yes", "y", "on"}
 _FALSE = {"0", "false", "no", "n", "off"}
@@ -272,7 +272,8 @@ def _scalar(field: FilterField, raw: str, tenant_id: uuid.UUID | None) -> Any:
     if not text:
         raise Invalid("Enter a value, or use “is empty”.")
     kind = field.kind
-    if kind == "uuid" and text.lower() == ME:
+    lookup = field.custom is not None and field.custom.type == "lookup"
+    if kind == "uuid" and text.lower() == ME and not lookup:
         return ME
     if field.custom is not None:
         definition = field.custom
@@ -283,10 +284,13 @@ def _scalar(field: FilterField, raw: str, tenant_id: uuid.UUID | None) -> Any:
                 raise Invalid("Choose one of the options.")
             return text
         if kind == "uuid":
+            # A lookup compares ids only: a record deleted since may still be asked for.
             try:
                 return str(uuid.UUID(text))
             except ValueError:
-                raise Invalid("Choose a member of this workspace.") from None
+                raise Invalid(
+                    "Enter the id of a record." if lookup else "Choose a member of this workspace."
+                ) from None
         if kind == "datetime":
             try:
                 return dt.date.fromisoformat(text)  # a whole day, as for built-in columns

@@ -46,6 +46,7 @@ from rapport.platform.identity import members
 from rapport.platform.tenancy.scope import tenant_db
 from rapport.tenants import filtering, records
 from rapport.tenants.companies.schemas import plain_text
+from rapport.tenants.fields import lookup
 from rapport.tenants.fields.validation import display
 from rapport.tenants.paging import Page, SortOption, keyset_page
 from rapport.tenants.roles import access
@@ -263,9 +264,12 @@ class Cells:
         return self._members
 
     def prepare(self, rows: Sequence[Any]) -> None:
-        """Load the names of the records the rows point at (companies, stages...)."""
+        """Load the names of the records the rows point at (companies, stages, lookups...)."""
         for column in self.columns:
             field = column.field
+            if field is not None and field.custom is not None and field.custom.type == "lookup":
+                self._prepare_lookup(column.key, field.custom, rows)
+                continue
             if field is None or field.column is None or field.kind != "uuid":
                 continue
             (col,) = field.column.property.columns
@@ -284,6 +288,12 @@ class Cells:
                 names = self._names.setdefault(column.key, {})
                 names.update({str(i): n for i, n in found})
 
+    def _prepare_lookup(self, key: str, custom: Any, rows: Sequence[Any]) -> None:
+        names = self._names.setdefault(key, {})
+        ids = {str(v) for r in rows if (v := (r.custom or {}).get(custom.api_name))} - set(names)
+        if ids:
+            names.update(lookup.labels(self.session, lookup.target_of(custom), ids))
+
     def text(self, record: Any, column: ColumnDef) -> str:
         if column.extra is not None:
             return _plain(column.extra.value(record))
@@ -295,6 +305,8 @@ class Cells:
                 return ""
             if field.custom.type == "user":
                 return self.members().get(str(value), str(value))
+            if field.custom.type == "lookup":
+                return self._names.get(column.key, {}).get(str(value), lookup.DELETED)
             return display(field.custom, value)
         value = getattr(record, field.key)
         if value is None:

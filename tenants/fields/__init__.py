@@ -3,7 +3,6 @@
 Stored fields are validated by ``validation``; calculated ones are kept current on every flush of
 a tenant session: formulas (``formula`` language, ``computed`` values) and roll-ups of related
 records (``rollup``). ``conversion`` changes a field's type after a preview of every value;
-``config`` checks and applies the settings of calculated fields.
-
-Not in this increment: record lookups (a field pointing at another record).
+``config`` checks and applies the settings of calculated fields and record lookups; ``lookup``
+validates and names the records a lookup field points at.
 """

@@ -1,9 +1,10 @@
-"""The settings of computed fields (formula, roll-up): checked when defined, applied to records.
+"""The settings of computed fields (formula, roll-up) and record lookups: checked when defined,
+applied to records.
 
 Definitions arrive flat (``formula``, ``result_type``, ``currency``, ``rollup_related``,
 ``rollup_link``, ``rollup_aggregate``, ``rollup_field``, ``rollup_filter_field``,
-``rollup_filter_value``) from the admin form and the service callers alike; they are stored as
-one ``config`` object on the definition.
+``rollup_filter_value``; a lookup's ``target``) from the admin form and the service callers
+alike; they are stored as one ``config`` object on the definition.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Session
 from rapport.platform.errors import ValidationFailed
 from rapport.tenants import records
 from rapport.tenants.deals.schemas import currency_codes
-from rapport.tenants.fields import computed, formula, rollup
+from rapport.tenants.fields import computed, formula, lookup, rollup
 from rapport.tenants.fields.queries import Field, all_fields
 
 COMPUTED = ("formula", "rollup")
@@ -27,7 +28,10 @@ ROLLUP_KEYS = (
     "rollup_related", "rollup_link", "rollup_aggregate", "rollup_field", "rollup_filter_field",
     "rollup_filter_value",
 )  # fmt: skip
-INPUT_KEYS = FORMULA_KEYS + ROLLUP_KEYS
+LOOKUP_KEYS = ("target",)
+INPUT_KEYS = FORMULA_KEYS + ROLLUP_KEYS + LOOKUP_KEYS
+#: Types whose definition carries a ``config``.
+CONFIGURED = (*COMPUTED, "lookup")
 
 
 def _text(data: Mapping[str, Any], key: str) -> str:
@@ -36,9 +40,20 @@ def _text(data: Mapping[str, Any], key: str) -> str:
 
 
 def build(
-    session: Session, record_type: str, api_name: str, kind: str, data: Mapping[str, Any]
+    session: Session,
+    record_type: str,
+    api_name: str,
+    kind: str,
+    data: Mapping[str, Any],
+    *,
+    current: Field | None = None,
 ) -> dict[str, Any] | None:
-    """The ``config`` of a field from its input; ValidationFailed naming the form fields."""
+    """The ``config`` of a field from its input; ValidationFailed naming the form fields.
+
+    ``current`` is the saved definition when an existing field changes.
+    """
+    if kind == "lookup":
+        return lookup.build_config(session, data, current)
     if kind not in COMPUTED:
         return None
     others = [
@@ -158,6 +173,8 @@ def form_values(config: Mapping[str, Any] | None, kind: str) -> dict[str, Any]:
             "rollup_filter_field": config.get("filter_field") or "",
             "rollup_filter_value": config.get("filter_value") or "",
         }
+    if kind == "lookup":
+        return {"target": config.get("target") or ""}
     return {}
 
 

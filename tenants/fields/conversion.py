@@ -25,7 +25,8 @@ from rapport.tenants.fields.queries import Field, _freeze, get_definition
 from rapport.tenants.fields.validation import Invalid, coerce
 
 #: from type -> the types its values can become. Text -> single select makes the distinct values
-#: the options; single -> multi keeps the options.
+#: the options; single -> multi keeps the options. A record lookup converts to nothing and
+#: nothing converts to one (``preview`` says so).
 CONVERSIONS: dict[str, tuple[str, ...]] = {
     "text": ("long_text", "single_select", "email", "phone", "url"),
     "long_text": ("text",),
@@ -128,6 +129,14 @@ def preview(session: Session, field_id: uuid.UUID | str, new_type: str) -> Previ
     """Every record's value of the field, before and as the new type (nothing is changed)."""
     row = get_definition(session, field_id)
     field = _freeze(row)
+    if "lookup" in (field.type, new_type):
+        # A record's id means nothing as another type, and no other value names a record.
+        message = (
+            "A record lookup cannot change type; create a new field instead."
+            if field.type == "lookup"
+            else "No field can become a record lookup; create a new lookup field instead."
+        )
+        raise ValidationFailed({"type": [message]})
     if new_type not in CONVERSIONS.get(field.type, ()):
         allowed = ", ".join(CONVERSIONS.get(field.type, ())) or "none"
         raise ValidationFailed({"type": [f"A {field.type} field can become: {allowed}."]})

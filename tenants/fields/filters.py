@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -42,6 +43,11 @@ def filter_clause(session: Session, record_type: str, api_name: str, raw: str) -
             if raw not in field.option_values():
                 raise Invalid("Choose one of the options.")
             value: Any = raw
+        elif field.type == "lookup":
+            try:
+                value = str(uuid.UUID(raw.strip()))
+            except ValueError:
+                raise Invalid("Enter the id of a record.") from None
         else:
             value = coerce(storage_field(field), raw, tenant_id=session.info["tenant"].id)
     except Invalid as exc:

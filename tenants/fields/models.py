@@ -38,6 +38,7 @@ class FieldDefinition(IdMixin, TimestampMixin, TenantBase):
     section: Mapped[str | None] = mapped_column(String(100))
     position: Mapped[int] = mapped_column(default=0)
     archived_at: Mapped[dt.datetime | None]
-    #: Computed fields only. Formula: {"expression", "result_type", "currency"}; roll-up:
-    #: {"related", "link", "aggregate", "field", "filter_field", "filter_value"}.
+    #: Computed fields and lookups only. Formula: {"expression", "result_type", "currency"};
+    #: roll-up: {"related", "link", "aggregate", "field", "filter_field", "filter_value"};
+    #: record lookup: {"target"} (the record type its values point at).
     config: Mapped[dict[str, Any] | None] = mapped_column(JSON)

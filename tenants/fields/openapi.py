@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from rapport.tenants import records
+from rapport.tenants.fields import lookup
 from rapport.tenants.fields.queries import Field, fields_for
 from rapport.tenants.fields.validation import storage_field
 
@@ -63,11 +64,21 @@ def property_of(field: Field) -> dict[str, Any]:
     elif kind == "multi_select":
         items = {"type": "string", "enum": field.option_values(include_retired=False)}
         schema = {"type": "array", "items": items}
+    elif kind == "lookup":
+        target = lookup.target_of(field)
+        schema = {
+            "type": "string",
+            "format": "uuid",
+            "description": f"The id of a record of {target} (a {lookup.singular(field)}).",
+        }
     else:  # user
         schema = {"type": "string", "format": "uuid", "description": "A member's user id."}
     schema["title"] = field.label
     if field.help_text:
-        schema["description"] = field.help_text
+        # A lookup keeps naming its target: the id alone does not say what it points at.
+        schema["description"] = (
+            f"{schema['description']} {field.help_text}" if kind == "lookup" else field.help_text
+        )
     schema["nullable"] = True
     return schema
 

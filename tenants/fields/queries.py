@@ -48,7 +48,7 @@ class Field:
     section: str | None
     position: int
     archived_at: dt.datetime | None
-    config: Any = None  # computed fields (formula, rollup): see FieldDefinition.config
+    config: Any = None  # formula, rollup and lookup settings: see FieldDefinition.config
 
     @property
     def computed(self) -> bool:

@@ -173,6 +173,8 @@ class FieldSchema(RecordSchema):
                     errors[key] = ["A calculated field cannot be required or unique."]
             if data.get("default") not in (None, ""):
                 errors["default"] = ["A calculated field has no default value."]
+        if kind == "lookup" and data.get("default") not in (None, ""):
+            errors["default"] = ["A record lookup has no default value."]
         lo, hi = data.get("min_value"), data.get("max_value")
         if lo is not None and hi is not None and lo > hi:
             errors["max_value"] = ["The maximum must not be below the minimum."]

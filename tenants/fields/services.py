@@ -154,9 +154,11 @@ def update_field(
             else "Changing to this type is not possible; create a new field instead."
         )
         raise ValidationFailed({"type": [hint]})
-    if row.type in config.COMPUTED:
+    if row.type in config.CONFIGURED:
         merged = {**config.form_values(row.config, row.type), **dict(data)}
-        values["config"] = config.build(session, row.record_type, row.api_name, row.type, merged)
+        values["config"] = config.build(
+            session, row.record_type, row.api_name, row.type, merged, current=_frozen(row)
+        )
     if row.type in ("single_select", "multi_select"):
         kept = {o["value"] for o in values["options"]}
         gone = [o["value"] for o in row.options or () if o["value"] not in kept]

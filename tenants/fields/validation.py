@@ -1,9 +1,10 @@
 """The one validator of custom field values, used by every write path (web forms, API, services).
 
 Values arrive as form strings or JSON; each is coerced to its stored JSON form:
-text, long_text, email, phone, url, single_select, user -> str; integer -> int; decimal and
-percent -> str (exact decimal text); currency -> {"amount": str, "currency": str}; date and
-datetime -> ISO 8601 text (datetimes in UTC); checkbox -> bool; multi_select -> [str].
+text, long_text, email, phone, url, single_select, user, lookup (a record's id) -> str;
+integer -> int; decimal and percent -> str (exact decimal text); currency -> {"amount": str,
+"currency": str}; date and datetime -> ISO 8601 text (datetimes in UTC); checkbox -> bool;
+multi_select -> [str].
 """
 
 from __future__ import annotations
@@ -26,13 +27,14 @@ from rapport.platform.errors import ValidationFailed
 from rapport.platform.identity.models import Membership
 from rapport.tenants.companies.schemas import plain_text, validate_phone
 from rapport.tenants.deals.schemas import currency_codes
+from rapport.tenants.fields import lookup
 from rapport.tenants.fields.queries import Field, fields_for
 from rapport.tenants.roles import access
 
 TYPES = (
     "text", "long_text", "integer", "decimal", "percent", "currency", "date", "datetime",
-    "checkbox", "single_select", "multi_select", "email", "phone", "url", "user", "formula",
-    "rollup",
+    "checkbox", "single_select", "multi_select", "email", "phone", "url", "user", "lookup",
+    "formula", "rollup",
 )  # fmt: skip
 TYPE_LABELS = {
     "text": "Text", "long_text": "Long text", "integer": "Whole number", "decimal": "Decimal",
@@ -40,7 +42,7 @@ TYPE_LABELS = {
     "datetime": "Date and time",
     "checkbox": "Checkbox", "single_select": "Single select", "multi_select": "Multi select",
     "email": "Email", "phone": "Phone", "url": "Web address", "user": "Member",
-    "formula": "Formula", "rollup": "Roll-up",
+    "lookup": "Record lookup", "formula": "Formula", "rollup": "Roll-up",
 }  # fmt: skip
 #: Types whose values are calculated (see formula.py, rollup.py), never written.
 COMPUTED = ("formula", "rollup")
@@ -49,7 +51,8 @@ TEXTUAL = ("text", "long_text", "email", "phone", "url")
 SELECTS = ("single_select", "multi_select")
 #: Types whose value is one scalar, so an expression index (unique or filter) can cover it.
 INDEXABLE = ("text", "integer", "decimal", "percent", "date", "datetime", "checkbox",
-             "single_select", "email", "phone", "url", "user", "formula", "rollup")  # fmt: skip
+             "single_select", "email", "phone", "url", "user", "lookup", "formula",
+             "rollup")  # fmt: skip
 DEFAULT_MAX_LENGTH = {"text": 255, "long_text": 10_000, "email": 320, "phone": 50, "url": 2000}
 _TRUE = {"1", "true", "on", "yes", "y"}
 _FALSE = {"", "0", "false", "off", "no", "n"}
@@ -136,8 +139,18 @@ def _user(value: Any, tenant_id: uuid.UUID) -> str:
     return str(user_id)
 
 
-def coerce(field: Field, value: Any, *, old: Any = None, tenant_id: uuid.UUID | None = None) -> Any:
-    """The stored form of one non-blank value, or Invalid naming the broken rule."""
+def coerce(
+    field: Field,
+    value: Any,
+    *,
+    old: Any = None,
+    tenant_id: uuid.UUID | None = None,
+    session: Session | None = None,
+) -> Any:
+    """The stored form of one non-blank value, or Invalid naming the broken rule.
+
+    A lookup reads its target through ``session`` (the acting member's visibility applies).
+    """
     kind = field.type
     if kind in ("text", "long_text"):
         return _text(value, field)
@@ -220,6 +233,13 @@ def coerce(field: Field, value: Any, *, old: Any = None, tenant_id: uuid.UUID | 
     if kind == "user":
         assert tenant_id is not None
         return _user(value, tenant_id)
+    if kind == "lookup":
+        if session is not None:
+            try:
+                return lookup.check(session, field, value, old=old)
+            except lookup.NotChosen:
+                pass
+        raise Invalid(f"Choose a {lookup.singular(field)} from the list.")
     raise Invalid("This field's type cannot take values here.")
 
 
@@ -275,7 +295,7 @@ def validate_custom(
             value = (
                 None
                 if _blank(raw)
-                else coerce(field, raw, old=result.get(name), tenant_id=tenant_id)
+                else coerce(field, raw, old=result.get(name), tenant_id=tenant_id, session=session)
             )
         except Invalid as exc:
             errors[key] = [str(exc)]

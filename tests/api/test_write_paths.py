@@ -151,3 +151,39 @@ def _csv(rows: list[tuple[str, str]]) -> bytes:
     out = io.StringIO()
     csv.writer(out).writerows(rows)
     return out.getvalue().encode()
+
+
+def test_a_record_lookup_is_validated_alike_on_the_api_and_workflow_paths(
+    app, new_tenant, tenant_b, new_key, api_for, api_error
+):
+    """Lookup values are ids made at runtime, so they are not in CASES: the same checks here."""
+    ws = new_tenant("Paths lookup")
+    api_name = f"look_{secrets.token_hex(3)}"
+    field = f"custom.{api_name}"
+    with app.app_context(), tenant_session(ws.ref) as s:
+        fields.create_field(
+            s, {"record_type": "companies", "api_name": api_name, "label": "Deal",
+                "type": "lookup", "target": "deals"},
+        )  # fmt: skip
+    api = api_for(new_key(ws, role="admin"))
+    deal = api.post("/api/v1/deals", json={"name": "Target", "currency": "EUR"}).get_json()["id"]
+    foreign = api_for(new_key(tenant_b, role="admin")).post(
+        "/api/v1/deals", json={"name": "B target", "currency": "EUR"}
+    )
+    bad = foreign.get_json()["id"]
+
+    refused = api.post("/api/v1/companies", json={"name": "Bad API", "custom": {api_name: bad}})
+    api_message = api_error(refused, 422)["errors"]["json"][field][0]
+    assert api_message == "Choose a deal from the list."
+
+    with app.app_context(), tenant_session(ws.ref) as s:
+        with pytest.raises(ValidationFailed) as caught:
+            workflows.create_workflow(s, _setting(api_name, bad))
+        assert caught.value.errors[f"actions.0.{field}"] == [api_message]
+        workflows.create_workflow(s, _setting(api_name, deal))
+    drain(app)
+    created = api.post("/api/v1/companies", json={"name": "By workflow"})
+    assert created.status_code == 201
+    drain(app)
+    company_id = created.get_json()["id"]
+    assert api.get(f"/api/v1/companies/{company_id}").get_json()["custom"][api_name] == deal

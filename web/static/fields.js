@@ -16,7 +16,7 @@
   function showSettings() {
     const kind = currentType();
     const computed = kind === "formula" || kind === "rollup";
-    form.querySelectorAll(".computed-settings").forEach((box) => {
+    form.querySelectorAll(".computed-settings, .type-settings").forEach((box) => {
       box.hidden = box.dataset.for !== kind;
     });
     form.querySelectorAll(".stored-settings").forEach((box) => { box.hidden = computed; });

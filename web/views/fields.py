@@ -8,13 +8,15 @@ import uuid
 from typing import Any
 
 from flask import abort, flash, redirect, render_template, request, url_for
+from markupsafe import Markup
 from marshmallow import ValidationError
+from werkzeug.routing import BuildError
 
 from rapport.platform.errors import NotFound, ValidationFailed
 from rapport.platform.identity.members import MANAGERS
 from rapport.platform.tenancy.scope import tenant_db
 from rapport.tenants import records
-from rapport.tenants.fields import computed, config, conversion, formula, rollup, services
+from rapport.tenants.fields import computed, config, conversion, formula, lookup, rollup, services
 from rapport.tenants.fields.queries import (
     Field,
     _freeze,
@@ -25,6 +27,7 @@ from rapport.tenants.fields.queries import (
 )
 from rapport.tenants.fields.schemas import parse_options
 from rapport.tenants.fields.validation import TYPE_LABELS, TYPES, display
+from rapport.tenants.modules.services import record_types
 from rapport.tenants.roles import access
 from rapport.web.workspace import require_role, workspace_blueprint
 
@@ -54,8 +57,12 @@ def _record_type() -> str:
 
 def _form_data() -> dict[str, Any]:
     data: dict[str, Any] = {key: request.form.get(key, "") for key in FORM_KEYS}
-    if data["type"] in config.COMPUTED:
-        keys = config.FORMULA_KEYS if data["type"] == "formula" else config.ROLLUP_KEYS
+    if data["type"] in config.CONFIGURED:
+        keys = {
+            "formula": config.FORMULA_KEYS,
+            "rollup": config.ROLLUP_KEYS,
+            "lookup": config.LOOKUP_KEYS,
+        }[data["type"]]
         data.update({key: request.form.get(key, "") for key in keys})
     for key in ("required", "unique", "filterable"):
         data[key] = bool(request.form.get(key))
@@ -82,6 +89,8 @@ def _computed_choices(record_type: str) -> dict[str, Any]:
     relations = rollup.relations(record_type)
     labels = records.labels()
     return {
+        # A lookup may point at the record types of the modules that are on.
+        "lookup_targets": [(name, labels[name]) for name in record_types(session)],
         "result_types": list(RESULT_LABELS.items()),
         "references": sorted(computed.reference_kinds(record_type, own).items()),
         "functions": sorted((*formula.FUNCTIONS, *formula.SPECIAL)),
@@ -131,6 +140,8 @@ def _draft(record_type: str, form: dict[str, Any], field_id: uuid.UUID | None) -
     if kind == "formula":
         cfg = {"expression": form.get("formula") or "", "result_type": form.get("result_type")
                or "number", "currency": form.get("currency")}  # fmt: skip
+    elif kind == "lookup":
+        cfg = {"target": form.get("target") or ""}
     return Field(
         id=field_id or uuid.uuid4(), record_type=record_type,
         api_name=str(form.get("api_name") or "new_field"), label=label[:100],
@@ -340,6 +351,8 @@ def custom_from_form(record_type: str) -> dict[str, Any]:
             amount = request.form.get(key, "")
             currency = request.form.get(f"{key}.currency", "")
             values[f.api_name] = {"amount": amount, "currency": currency} if amount else None
+        elif f.type == "lookup":
+            values[f.api_name] = _chosen_record(f, request.form.get(key, ""), key)
         else:
             values[f.api_name] = request.form.get(key, "")
     return values
@@ -352,6 +365,81 @@ def _custom_sections(record_type: str) -> list[tuple[str | None, list[Any]]]:
     return sections([f for f in fields_for(session, record_type) if f.api_name not in hidden])
 
 
+def _chosen_record(field: Field, text: str, key: str) -> str:
+    """The id a lookup input sent: a select sends it; a text input sends a name to find.
+
+    The text input shows the current record's name with its id alongside (``<key>.id``): an
+    unchanged name keeps that id, even if another record has the same name. A name that finds no
+    record, or several, goes on as typed, and the validator refuses it.
+    """
+    text = text.strip()
+    if not text or lookup.as_id(text) is not None:
+        return text
+    session, target = tenant_db(), lookup.target_of(field)
+    current = request.form.get(f"{key}.id", "").strip()
+    if (
+        lookup.as_id(current) is not None
+        and lookup.labels(session, target, [current])[current] == text
+    ):
+        return current
+    return lookup.resolve(session, target, text) or text
+
+
+def record_url(record_type: str, record_id: Any) -> str | None:
+    """The page of a record (``<type>.detail``), if this deployment has one."""
+    if not records.exists(record_type):
+        return None
+    try:
+        arg = f"{records.get(record_type).singular}_id"
+        return url_for(f"{record_type}.detail", **{arg: record_id})
+    except BuildError:
+        return None
+
+
+def _display(field: Field, value: Any) -> str:
+    """A custom value on a record's page; a lookup links to the record by its name."""
+    if field.type != "lookup" or value is None:
+        return display(field, value)
+    target = lookup.target_of(field)
+    label = lookup.labels(tenant_db(), target, [value])[str(value)]
+    url = record_url(target, value) if label not in (lookup.DELETED, lookup.NOT_VISIBLE) else None
+    return Markup('<a href="{}">{}</a>').format(url, label) if url else label
+
+
+def _lookup_input(field: Field, value: Any) -> dict[str, Any]:
+    """What a record form draws for a lookup: a select of the target's records when they are
+    few, else a text input (with suggestions) that takes a record's name.
+
+    ``value`` is the record's id, or a name that matched nothing (sent back with its error).
+    """
+    session, target = tenant_db(), lookup.target_of(field)
+    options = lookup.choices(session, target)
+    many = len(options) > lookup.MAX_CHOICES
+    options = options[: lookup.MAX_CHOICES]
+    text = "" if value is None else str(value)
+    record_id = text if lookup.as_id(text) is not None else ""
+    label = lookup.labels(session, target, [record_id])[record_id] if record_id else text
+    return {
+        "select": not many,
+        "choices": options,
+        "value": record_id,
+        "text": label,
+        # A value the select does not offer (deleted since, or not the member's to see) stays.
+        "kept": bool(record_id) and record_id not in {i for i, _title in options},
+        "singular": lookup.singular(field),
+    }
+
+
+def _lookup_choices(field: Field) -> list[tuple[str, str]]:
+    """(id, name) suggestions of a lookup's target records, for the list filters."""
+    return lookup.choices(tenant_db(), lookup.target_of(field))[: lookup.MAX_CHOICES]
+
+
 @bp.app_context_processor
 def _custom_helpers() -> dict[str, Any]:
-    return {"custom_sections": _custom_sections, "custom_display": display}
+    return {
+        "custom_sections": _custom_sections,
+        "custom_display": _display,
+        "lookup_input": _lookup_input,
+        "lookup_choices": _lookup_choices,
+    }
