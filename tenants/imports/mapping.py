@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rapport.tenants import records
+from rapport.tenants.fields import lookup
 from rapport.tenants.fields.queries import Field, fields_for
 from rapport.tenants.roles import access
 from rapport.tenants.roles.fields import built_in, label_of
@@ -356,6 +357,10 @@ class Converter:
             items = _split(value) if kind == "multi_select" else [_text(value)]
             chosen = [_custom_option(field, item) for item in items]
             return chosen if kind == "multi_select" else chosen[0]
+        if kind == "lookup" and isinstance(value, str) and lookup.as_id(value) is None:
+            # A spreadsheet names the record; the one visible record of that name, else the
+            # field's own rule refuses the text.
+            return lookup.resolve(self.session, lookup.target_of(field), value) or value
         if kind == "user" and isinstance(value, str) and "@" in value:
             try:
                 return str(self._member(value.strip()))

@@ -747,3 +747,27 @@ def test_the_daily_tidy_up_deletes_stale_drafts_forgets_old_files_and_ends_stall
         assert s.get(ImportBatch, b_old_draft) is None  # every tenant is tidied
     with app.app_context(), tenant_session(tenant.ref) as s:
         assert services.tidy(s) == services.Tidied()  # a second run finds nothing to do
+
+
+def test_a_record_lookup_column_names_the_record(app, tenants, new_tenant):
+    tenant = new_tenant("Lookup import")
+    _a, _b = tenants
+    partner = unique("Partner Works")
+    with app.app_context(), tenant_session(tenant.ref) as s:
+        fields.create_field(
+            s, {"record_type": "contacts", "label": "Partner", "api_name": "partner",
+                "type": "lookup", "target": "companies"},
+        )  # fmt: skip
+        partner_id = str(companies.create_company(s, {"name": partner}).id)
+    raw = (
+        f"First name,Last name,Partner\nAda,Lovelace,{partner.upper()}\n"
+        f"Charles,Babbage,Nobody Ltd\nMary,Somerville,{partner_id}\n"
+    ).encode()
+    batch = run_import(app, tenant, "contacts", raw)
+    assert (batch.created, batch.failed) == (2, 1)
+    assert batch.errors == [
+        {"line": 3, "errors": {"custom.partner": ["Choose a company from the list."]}}
+    ]
+    with app.app_context(), tenant_session(tenant.ref) as s:
+        linked = {c.last_name: c.custom.get("partner") for c in s.scalars(select(Contact))}
+    assert linked == {"Lovelace": partner_id, "Somerville": partner_id}
