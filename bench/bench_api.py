@@ -18,7 +18,6 @@ alternating rounds so drift on a busy machine falls on both sides alike.
 from __future__ import annotations
 
 import os
-
 import sys
 import time
 from collections.abc import Callable
