@@ -136,10 +136,10 @@ _models: dict[type, RecordType] = {}
 class Writer:
     """A record type's services, found by the feature's naming (``create_<singular>`` ...)::
 
-        kind.writer.create(session, data)                        # ValidationFailed names fields
-        kind.writer.update(session, record_id, data, partial=True)
-        kind.writer.delete(session, record_id)
-        kind.writer.get(session, record_id)                       # NotFound if invisible
+    kind.writer.create(session, data)                        # ValidationFailed names fields
+    kind.writer.update(session, record_id, data, partial=True)
+    kind.writer.delete(session, record_id)
+    kind.writer.get(session, record_id)                       # NotFound if invisible
     """
 
     create: Callable[..., Any]
