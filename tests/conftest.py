@@ -12,6 +12,7 @@ what it needs under unique names; the two tenants are shared so a leak between t
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import uuid
@@ -292,6 +293,50 @@ class AuthActions:
             csrf_from(page.get_data(as_text=True)) if page.status_code == 200 else self.csrf("/")
         )
         return self.client.post(path, data={**data, "csrf_token": token}, follow_redirects=follow)
+
+
+@pytest.fixture()
+def define(app: Flask):  # type: ignore[no-untyped-def]
+    """``define(tenant, **definition) -> field``: create a custom field (of companies unless
+    ``record_type`` says otherwise); each is deleted after the test, the last made first (a
+    formula before the fields it reads)."""
+    from rapport.platform.tenancy.scope import tenant_session
+    from rapport.tenants.fields import services as fields
+
+    made = []
+
+    def make(tenant, **data):  # type: ignore[no-untyped-def]
+        data.setdefault("record_type", "companies")
+        data.setdefault("label", data["api_name"].replace("_", " ").title())
+        with app.app_context(), tenant_session(tenant.ref) as s:
+            row = fields.create_field(s, data)
+            made.append((tenant, row.id, row.api_name))
+        return row
+
+    yield make
+    with app.app_context():
+        for tenant, field_id, api_name in reversed(made):
+            with tenant_session(tenant.ref) as s, contextlib.suppress(Exception):
+                fields.delete_field(s, field_id, api_name)
+
+
+@pytest.fixture()
+def cleanup(app: Flask):  # type: ignore[no-untyped-def]
+    """A list of ``(tenant, api_name)`` of custom fields a test made some other way (through the
+    browser, the API): each is deleted after the test, the last made first."""
+    from rapport.platform.tenancy.scope import tenant_session
+    from rapport.tenants.fields import services as fields
+    from rapport.tenants.fields.queries import all_fields
+
+    made: list = []
+    yield made
+    with app.app_context():
+        for tenant, api_name in reversed(made):
+            with tenant_session(tenant.ref) as s:
+                for f in all_fields(s):
+                    if f.api_name == api_name:
+                        with contextlib.suppress(Exception):
+                            fields.delete_field(s, f.id, api_name)
 
 
 @pytest.fixture()

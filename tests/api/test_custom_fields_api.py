@@ -2,32 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import secrets
-
-import pytest
-
-from rapport.platform.tenancy.scope import tenant_session
-from rapport.tenants.fields import services as fields
-
-
-@pytest.fixture
-def define(app):
-    made = []
-
-    def make(tenant, **data):
-        data.setdefault("record_type", "companies")
-        data.setdefault("label", data["api_name"].title())
-        with app.app_context(), tenant_session(tenant.ref) as s:
-            row = fields.create_field(s, data)
-            made.append((tenant, row.id, row.api_name))
-        return row
-
-    yield make
-    with app.app_context():
-        for tenant, field_id, api_name in reversed(made):  # formulas before what they read
-            with tenant_session(tenant.ref) as s, contextlib.suppress(Exception):
-                fields.delete_field(s, field_id, api_name)
 
 
 def api_name(prefix: str) -> str:

@@ -3,31 +3,11 @@ validator, filters and the tenant's OpenAPI document (tenant B present)."""
 
 from __future__ import annotations
 
-import contextlib
 import secrets
-
-import pytest
-
-from rapport.platform.tenancy.scope import tenant_session
-from rapport.tenants.fields import services as fields
-from rapport.tenants.fields.queries import all_fields
 
 
 def api_name(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(4)}"
-
-
-@pytest.fixture
-def cleanup(app):
-    made = []
-    yield made
-    with app.app_context():
-        for tenant, name in reversed(made):
-            with tenant_session(tenant.ref) as s:
-                for f in all_fields(s):
-                    if f.api_name == name:
-                        with contextlib.suppress(Exception):
-                            fields.delete_field(s, f.id, name)
 
 
 def test_a_lookup_takes_deal_ids_filters_and_is_documented(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import secrets
 import threading
 
@@ -22,27 +21,6 @@ from rapport.tenants.fields.queries import fields_for
 
 def name(prefix: str = "f") -> str:
     return f"{prefix}_{secrets.token_hex(4)}"
-
-
-@pytest.fixture
-def define(app):
-    """Create fields in a tenant; every one is deleted again after the test."""
-    made = []
-
-    def make(tenant, **data):
-        data.setdefault("record_type", "companies")
-        data.setdefault("label", data["api_name"].title())
-        with app.app_context(), tenant_session(tenant.ref) as s:
-            row = fields.create_field(s, data)
-            made.append((tenant, row.id, row.api_name))
-        return row
-
-    yield make
-    with app.app_context():
-        for tenant, field_id, api_name in made:
-            # A field the test deleted itself is gone already.
-            with tenant_session(tenant.ref) as s, contextlib.suppress(Exception):
-                fields.delete_field(s, field_id, api_name)
 
 
 def create(app, tenant, custom, record="companies", **extra):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import secrets
 
 import pytest
@@ -18,25 +17,6 @@ from rapport.tenants.fields.queries import get_definition
 
 def name(prefix: str = "f") -> str:
     return f"{prefix}_{secrets.token_hex(4)}"
-
-
-@pytest.fixture
-def define(app):
-    made = []
-
-    def make(tenant, **data):
-        data.setdefault("record_type", "companies")
-        data.setdefault("label", data["api_name"].replace("_", " ").title())
-        with app.app_context(), tenant_session(tenant.ref) as s:
-            row = fields.create_field(s, data)
-            made.append((tenant, row.id, row.api_name))
-        return row
-
-    yield make
-    with app.app_context():
-        for tenant, field_id, api_name in reversed(made):
-            with tenant_session(tenant.ref) as s, contextlib.suppress(Exception):
-                fields.delete_field(s, field_id, api_name)
 
 
 def seed(app, tenant, api_name, values):  # type: ignore[no-untyped-def]

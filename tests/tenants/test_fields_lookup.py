@@ -3,7 +3,6 @@ type changes and deleted targets, with tenant B present."""
 
 from __future__ import annotations
 
-import contextlib
 import secrets
 
 import pytest
@@ -27,26 +26,6 @@ from tests.conftest import add_member
 
 def name(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(4)}"
-
-
-@pytest.fixture
-def define(app):
-    """Create fields in a tenant; every one is deleted again after the test."""
-    made = []
-
-    def make(tenant, **data):
-        data.setdefault("record_type", "companies")
-        data.setdefault("label", data["api_name"].title())
-        with app.app_context(), tenant_session(tenant.ref) as s:
-            row = fields.create_field(s, data)
-            made.append((tenant, row.id, row.api_name))
-        return row
-
-    yield make
-    with app.app_context():
-        for tenant, field_id, api_name in made:
-            with tenant_session(tenant.ref) as s, contextlib.suppress(Exception):
-                fields.delete_field(s, field_id, api_name)
 
 
 def deal(app, tenant, **data):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import secrets
 import uuid
@@ -20,32 +19,11 @@ from rapport.tenants.contacts import services as contacts
 from rapport.tenants.contacts.models import Contact
 from rapport.tenants.deals import services as deals
 from rapport.tenants.deals.models import Deal
-from rapport.tenants.fields import services as fields
 from rapport.tenants.paging import SortOption, keyset_page
 
 
 def tag() -> str:
     return secrets.token_hex(4)
-
-
-@pytest.fixture
-def define(app):
-    """Create custom fields in a tenant; each is deleted again after the test."""
-    made = []
-
-    def make(tenant, **data):
-        data.setdefault("record_type", "companies")
-        data.setdefault("label", data["api_name"].replace("_", " ").title())
-        with app.app_context(), tenant_session(tenant.ref) as s:
-            row = fields.create_field(s, data)
-            made.append((tenant, row.id, row.api_name))
-        return row
-
-    yield make
-    with app.app_context():
-        for tenant, field_id, api_name in made:
-            with tenant_session(tenant.ref) as s, contextlib.suppress(Exception):
-                fields.delete_field(s, field_id, api_name)
 
 
 def names(session, record_type, items, base, *, me=None, sort="name"):

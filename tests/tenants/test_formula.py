@@ -3,7 +3,6 @@ attempts) and the stored values, recomputed through the services whenever an inp
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import secrets
 from decimal import Decimal
@@ -155,25 +154,6 @@ def test_declared_result_type_must_match():
 # -- through the services --------------------------------------------------------------------------
 def name(prefix: str = "f") -> str:
     return f"{prefix}_{secrets.token_hex(4)}"
-
-
-@pytest.fixture
-def define(app):
-    """Create fields in a tenant; deleted again after the test (formulas first)."""
-    made = []
-
-    def make(tenant, **data):
-        data.setdefault("label", data["api_name"].replace("_", " ").title())
-        with app.app_context(), tenant_session(tenant.ref) as s:
-            row = fields.create_field(s, data)
-            made.append((tenant, row.id, row.api_name))
-        return row
-
-    yield make
-    with app.app_context():
-        for tenant, field_id, api_name in reversed(made):
-            with tenant_session(tenant.ref) as s, contextlib.suppress(Exception):
-                fields.delete_field(s, field_id, api_name)
 
 
 def test_formula_values_are_stored_and_follow_their_inputs(app, tenant_a, tenant_b, define):

@@ -3,14 +3,11 @@ list and its CSV export, and a target deleted since."""
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import html
 import io
 import re
 import secrets
-
-import pytest
 
 from rapport.platform.tenancy.scope import tenant_session
 from rapport.tenants.companies import services as companies
@@ -28,19 +25,6 @@ def tag(prefix: str) -> str:
 
 def text(response) -> str:
     return response.get_data(as_text=True)
-
-
-@pytest.fixture
-def cleanup(app):
-    made = []
-    yield made
-    with app.app_context():
-        for tenant, api_name in reversed(made):
-            with tenant_session(tenant.ref) as s:
-                for f in all_fields(s):
-                    if f.api_name == api_name:
-                        with contextlib.suppress(Exception):
-                            fields.delete_field(s, f.id, api_name)
 
 
 def make_deal(app, tenant, deal_name: str):
