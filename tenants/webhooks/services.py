@@ -7,9 +7,10 @@ outbox entries, so a delivery is scheduled exactly when the change that caused i
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from flask import current_app
@@ -263,10 +264,11 @@ def fan_out(session: Session, tenant: TenantRef, event: dict[str, Any]) -> None:
             select(WebhookDelivery.endpoint_id).where(WebhookDelivery.event_id == event["id"])
         )
     )
+    owner = functools.cache(lambda: _owner_of(session, event))  # once, if an endpoint asks
     for endpoint in endpoints:
         if endpoint.id in known:
             continue  # the event job ran before: its deliveries exist (and are unique anyway)
-        data = as_seen_by(session, endpoint, event)
+        data = as_seen_by(session, endpoint, event, owner)
         if data is None:
             continue
         delivery = WebhookDelivery(
@@ -285,19 +287,23 @@ def fan_out(session: Session, tenant: TenantRef, event: dict[str, Any]) -> None:
 
 
 def as_seen_by(
-    session: Session, endpoint: WebhookEndpoint, event: Mapping[str, Any]
+    session: Session,
+    endpoint: WebhookEndpoint,
+    event: Mapping[str, Any],
+    owner: Callable[[], uuid.UUID | None],
 ) -> dict[str, Any] | None:
     """The event's data as the endpoint's role sees it, or None when the role may not see the
     record: a type it may not read, or a record outside its visibility, judged for the member
     who made the endpoint (as for their API keys). Fields the role hides are left out, in the
-    record and in the change list; a change of nothing but hidden fields is not sent at all."""
+    record and in the change list; a change of nothing but hidden fields is not sent at all.
+    ``owner()`` gives the record's owner (read once per event, by :func:`fan_out`)."""
     data = dict(event.get("data") or {})
     record_type = event.get("record_type")
     if not record_type or not records.exists(record_type):
         return data
     principal = Principal(endpoint.created_by, roles.policy(session, endpoint.role))
     owners = principal.owners(session, record_type)
-    if owners is not None and _owner_of(session, record_type, event, data) not in owners:
+    if owners is not None and owner() not in owners:
         return None
     seen = strip_hidden(data, principal.policy.hidden(record_type))
     if data.get("changes") and not seen.get("changes"):
@@ -305,11 +311,10 @@ def as_seen_by(
     return seen
 
 
-def _owner_of(
-    session: Session, record_type: str, event: Mapping[str, Any], data: Mapping[str, Any]
-) -> uuid.UUID | None:
+def _owner_of(session: Session, event: Mapping[str, Any]) -> uuid.UUID | None:
     """The record's owner: from the event's snapshot, else (a note, an account team change) from
     the record itself; a record that is gone has none."""
+    data, record_type = event.get("data") or {}, event["record_type"]
     if "owner_id" in data:
         raw = data["owner_id"]
     else:

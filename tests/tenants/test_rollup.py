@@ -3,7 +3,6 @@ related records are created, changed, moved to another parent or deleted; the CL
 
 from __future__ import annotations
 
-import contextlib
 import secrets
 
 import pytest
@@ -24,24 +23,6 @@ from rapport.tenants.pipelines import queries as pipeline_queries
 
 def name(prefix: str = "f") -> str:
     return f"{prefix}_{secrets.token_hex(4)}"
-
-
-@pytest.fixture
-def define(app):
-    made = []
-
-    def make(tenant, **data):
-        data.setdefault("label", data["api_name"].replace("_", " ").title())
-        with app.app_context(), tenant_session(tenant.ref) as s:
-            row = fields.create_field(s, data)
-            made.append((tenant, row.id, row.api_name))
-        return row
-
-    yield make
-    with app.app_context():
-        for tenant, field_id, api_name in reversed(made):
-            with tenant_session(tenant.ref) as s, contextlib.suppress(Exception):
-                fields.delete_field(s, field_id, api_name)
 
 
 def custom_of(app, tenant, company_id):  # type: ignore[no-untyped-def]
